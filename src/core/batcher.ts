@@ -1,0 +1,187 @@
+import { CommitTimeoutError } from "./errors.ts";
+import type { Clock, CounterStore, Logger } from "./ports.ts";
+
+// Group commit (DESIGN.md §5). Visits that arrive while a commit is in flight
+// are summed per key and go in the next statement, so one client alone pays
+// one round trip and ten thousand arriving at once cost a handful of
+// statements. At most one commit is in flight per store.
+
+export interface Committed {
+  key: string;
+  /** The key's total right after the commit that carried this visit. */
+  total: number;
+  /** This visit's own number: distinct per key, in arrival order within a batch. */
+  visitor: number;
+}
+
+interface Waiter {
+  resolve(c: Committed): void;
+  reject(e: Error): void;
+  enqueuedAt: number;
+}
+
+export interface BatcherOptions {
+  /** A visit not committed within this long is refused to its client. */
+  commitTimeoutMs: number;
+  /** First retry delay after a failed commit; doubles up to maxBackoffMs. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Keys per statement; a larger backlog is split over several commits. */
+  maxKeysPerCommit?: number;
+  onCommit?(keys: number, visits: number): void;
+}
+
+export class WriteBatcher {
+  #pending = new Map<string, Waiter[]>();
+  #inFlight: Promise<void> | null = null;
+  #scheduled = false;
+  #retryTimer: unknown = null;
+  #failures = 0;
+  readonly #store: CounterStore;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #opts: Required<Omit<BatcherOptions, "onCommit">> & Pick<BatcherOptions, "onCommit">;
+
+  constructor(store: CounterStore, clock: Clock, log: Logger, opts: BatcherOptions) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#log = log;
+    this.#opts = { minBackoffMs: 50, maxBackoffMs: 2000, maxKeysPerCommit: 500, ...opts };
+  }
+
+  /** Visits waiting for a commit (not yet acknowledged). */
+  get pendingVisits(): number {
+    let n = 0;
+    for (const w of this.#pending.values()) n += w.length;
+    return n;
+  }
+
+  /** True while the last commit attempt failed (the database is unreachable). */
+  get failing(): boolean {
+    return this.#failures > 0;
+  }
+
+  add(key: string): Promise<Committed> {
+    return new Promise<Committed>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, enqueuedAt: this.#clock.now() };
+      const list = this.#pending.get(key);
+      if (list) list.push(waiter);
+      else this.#pending.set(key, [waiter]);
+      this.#kick();
+    });
+  }
+
+  /** Resolves once every visit added so far has committed or been refused. */
+  async flush(): Promise<void> {
+    while (this.#pending.size > 0 || this.#inFlight) {
+      if (this.#inFlight) await this.#inFlight;
+      else if (this.#retryTimer === null) await this.#commit();
+      else await new Promise<void>((r) => this.#clock.setTimeout(r, 10));
+    }
+  }
+
+  /** Refuses everything still pending (used when a shutdown deadline passes). */
+  abandon(error: Error): void {
+    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const list of pending.values()) for (const w of list) w.reject(error);
+  }
+
+  #kick(): void {
+    if (this.#inFlight || this.#scheduled || this.#retryTimer !== null) return;
+    this.#scheduled = true;
+    // A microtask lets every visit that arrives in the same tick share a statement.
+    void Promise.resolve().then(() => {
+      this.#scheduled = false;
+      if (!this.#inFlight && this.#retryTimer === null) void this.#commit();
+    });
+  }
+
+  #commit(): Promise<void> {
+    const batch = this.#take();
+    if (batch.size === 0) return Promise.resolve();
+    const run = this.#run(batch).finally(() => {
+      this.#inFlight = null;
+      if (this.#pending.size > 0 && this.#retryTimer === null) this.#kick();
+    });
+    this.#inFlight = run;
+    return run;
+  }
+
+  #take(): Map<string, Waiter[]> {
+    if (this.#pending.size <= this.#opts.maxKeysPerCommit) {
+      const all = this.#pending;
+      this.#pending = new Map();
+      return all;
+    }
+    const batch = new Map<string, Waiter[]>();
+    for (const [key, list] of this.#pending) {
+      if (batch.size >= this.#opts.maxKeysPerCommit) break;
+      batch.set(key, list);
+      this.#pending.delete(key);
+    }
+    return batch;
+  }
+
+  async #run(batch: Map<string, Waiter[]>): Promise<void> {
+    const counts = new Map<string, number>();
+    let visits = 0;
+    for (const [key, list] of batch) {
+      counts.set(key, list.length);
+      visits += list.length;
+    }
+    let totals: Map<string, number>;
+    try {
+      totals = await this.#store.increment(counts);
+    } catch (err) {
+      this.#failed(batch, err);
+      return;
+    }
+    if (this.#failures > 0) this.#log.info("commits resumed", { after_failures: this.#failures });
+    this.#failures = 0;
+    this.#opts.onCommit?.(counts.size, visits);
+    for (const [key, list] of batch) {
+      const total = totals.get(key);
+      if (total === undefined) {
+        const err = new Error(`store returned no total for a committed key`);
+        for (const w of list) w.reject(err);
+        continue;
+      }
+      const first = total - list.length + 1;
+      for (let i = 0; i < list.length; i++) list[i]!.resolve({ key, total, visitor: first + i });
+    }
+  }
+
+  #failed(batch: Map<string, Waiter[]>, err: unknown): void {
+    this.#failures++;
+    const now = this.#clock.now();
+    const deadline = now - this.#opts.commitTimeoutMs;
+    // Failed visits go back in front of newer ones so arrival order holds.
+    const merged = new Map<string, Waiter[]>();
+    let expired = 0;
+    for (const [key, list] of batch) {
+      const keep: Waiter[] = [];
+      for (const w of list) {
+        if (w.enqueuedAt <= deadline) {
+          w.reject(new CommitTimeoutError());
+          expired++;
+        } else keep.push(w);
+      }
+      const newer = this.#pending.get(key) ?? [];
+      if (keep.length + newer.length > 0) merged.set(key, keep.concat(newer));
+    }
+    for (const [key, list] of this.#pending) if (!merged.has(key)) merged.set(key, list);
+    this.#pending = merged;
+    const backoff = Math.min(this.#opts.maxBackoffMs, this.#opts.minBackoffMs * 2 ** Math.min(this.#failures - 1, 16));
+    const delay = backoff / 2 + Math.random() * (backoff / 2);
+    if (this.#failures === 1 || this.#failures % 20 === 0) {
+      this.#log.warn("commit failed; retrying", { err, failures: this.#failures, retry_ms: Math.round(delay), expired });
+    }
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = null;
+      if (!this.#inFlight) void this.#commit();
+    }, delay);
+  }
+}

@@ -1,0 +1,205 @@
+import type { Clock, HttpPoster, Logger, Outbox, OutboxEvent, TimerHandle } from "./ports.ts";
+import type { WebhookRule } from "./webhook-rules.ts";
+
+// Delivers outbox events: a bounded pool of deliveries, at most
+// `perOrigin` at once to any one receiver (scheme, host, port), so a slow
+// receiver holds its own slots and never the others'. Failures retry with
+// exponential backoff and jitter up to `maxAttempts`, then the event is dead.
+// Delivery is at least once: an instance that dies mid-delivery leaves the
+// event locked for `lockMs`, then another claims it; receivers dedupe by the
+// event id in the payload.
+
+export interface WebhookWorkerOptions {
+  concurrency: number;
+  perOrigin: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  pollMs: number;
+  /** How long a claimed event stays locked: longer than one delivery can take. */
+  lockMs: number;
+}
+
+/** HMAC-SHA256 of `message` under `secret`, hex. */
+export type HmacHex = (secret: string, message: string) => string;
+
+export interface WebhookPayload {
+  id: string;
+  type: "milestone" | "online";
+  key: string;
+  milestone?: number;
+  threshold?: number;
+  total: number;
+  online?: number;
+  at: string;
+}
+
+export function payloadOf(e: OutboxEvent): WebhookPayload {
+  return e.kind === "milestone"
+    ? { id: e.id, type: "milestone", key: e.key, milestone: e.value, total: e.total, at: e.createdAt }
+    : { id: e.id, type: "online", key: e.key, threshold: e.value, total: e.total, online: e.online ?? e.value, at: e.createdAt };
+}
+
+/** `X-Headcount-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` */
+export function signatureHeader(hmac: HmacHex, secret: string, body: string, unixSeconds: number): string {
+  return `t=${unixSeconds},v1=${hmac(secret, `${unixSeconds}.${body}`)}`;
+}
+
+export interface WebhookStats {
+  delivered: number;
+  failedAttempts: number;
+  dead: number;
+}
+
+export class WebhookWorker {
+  readonly stats: WebhookStats = { delivered: 0, failedAttempts: 0, dead: 0 };
+  readonly #rules: Map<string, WebhookRule>;
+  readonly #outbox: Outbox;
+  readonly #http: HttpPoster;
+  readonly #hmac: HmacHex;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #opts: WebhookWorkerOptions;
+  readonly #perOrigin = new Map<string, number>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #timer: TimerHandle | null = null;
+  #stopping = false;
+  #polling = false;
+
+  constructor(rules: readonly WebhookRule[], outbox: Outbox, http: HttpPoster, hmac: HmacHex, clock: Clock, log: Logger, opts: WebhookWorkerOptions) {
+    this.#rules = new Map(rules.map((r) => [r.id, r]));
+    this.#outbox = outbox;
+    this.#http = http;
+    this.#hmac = hmac;
+    this.#clock = clock;
+    this.#log = log;
+    this.#opts = opts;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Stops claiming, then waits for deliveries in flight until `deadlineMs` from now. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    const all = Promise.all([...this.#inFlight]).then(() => undefined);
+    await Promise.race([all, new Promise<void>((r) => this.#clock.setTimeout(r, deadlineMs))]);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopping || this.#timer !== null) return;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = null;
+      void this.#poll();
+    }, ms);
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#stopping || this.#polling) return;
+    this.#polling = true;
+    let claimed = 0;
+    let free = 0;
+    try {
+      free = this.#opts.concurrency - this.#inFlight.size;
+      if (free > 0) {
+        const saturated = [...this.#rules.values()]
+          .filter((r) => (this.#perOrigin.get(r.origin) ?? 0) >= this.#opts.perOrigin)
+          .map((r) => r.id);
+        const events = await this.#outbox.claim(free, this.#opts.lockMs, saturated);
+        claimed = events.length;
+        for (const e of events) this.#start(e);
+      }
+    } catch (err) {
+      this.#log.warn("webhook: claim failed", { err });
+    } finally {
+      this.#polling = false;
+    }
+    // A full claim suggests more are due: look again at once.
+    this.#schedule(claimed > 0 && claimed === free ? 0 : this.#opts.pollMs);
+  }
+
+  #start(e: OutboxEvent): void {
+    const rule = this.#rules.get(e.ruleId);
+    const origin = rule?.origin ?? "";
+    this.#perOrigin.set(origin, (this.#perOrigin.get(origin) ?? 0) + 1);
+    const run = this.#deliver(e, rule).finally(() => {
+      this.#inFlight.delete(run);
+      const n = (this.#perOrigin.get(origin) ?? 1) - 1;
+      if (n <= 0) this.#perOrigin.delete(origin);
+      else this.#perOrigin.set(origin, n);
+      this.#schedule(0); // a slot is free
+    });
+    this.#inFlight.add(run);
+  }
+
+  async #deliver(e: OutboxEvent, rule: WebhookRule | undefined): Promise<void> {
+    const outcome = await deliverEvent(e, rule, this.#outbox, this.#http, this.#hmac, this.#clock, this.#log, this.#opts);
+    if (outcome.result === "delivered") this.stats.delivered++;
+    else {
+      if (rule) this.stats.failedAttempts++;
+      if (outcome.result === "dead") this.stats.dead++;
+    }
+  }
+}
+
+export type DeliveryOutcome = { result: "delivered" } | { result: "retry"; retryInMs: number } | { result: "dead" };
+
+/**
+ * One attempt at one claimed event: POST the payload (signed when the rule
+ * has a secret), then record the outcome in the outbox: delivered, retry
+ * after exponential backoff with jitter, or dead after `maxAttempts`. The
+ * worker pool above and the Workers build's Durable Object alarm both use it.
+ */
+export async function deliverEvent(
+  e: OutboxEvent,
+  rule: WebhookRule | undefined,
+  outbox: Outbox,
+  http: HttpPoster,
+  hmac: HmacHex,
+  clock: Clock,
+  log: Logger,
+  opts: Pick<WebhookWorkerOptions, "maxAttempts" | "retryBaseMs" | "retryMaxMs">,
+): Promise<DeliveryOutcome> {
+  if (!rule) {
+    await outbox.failed(e.id, "rule no longer configured", null).catch(() => {});
+    return { result: "dead" };
+  }
+  const body = JSON.stringify(payloadOf(e));
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "user-agent": "headcount-webhooks",
+    "x-headcount-event": e.id,
+  };
+  if (rule.secret) headers["x-headcount-signature"] = signatureHeader(hmac, rule.secret, body, Math.floor(clock.now() / 1000));
+  let error: string;
+  try {
+    const status = await http.post(rule.url, body, headers);
+    if (status >= 200 && status < 300) {
+      await outbox.delivered(e.id);
+      return { result: "delivered" };
+    }
+    error = `HTTP ${status}`;
+  } catch (err) {
+    error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  }
+  const dead = e.attempts >= opts.maxAttempts;
+  const backoff = Math.min(opts.retryMaxMs, opts.retryBaseMs * 2 ** (e.attempts - 1));
+  const retryIn = dead ? null : Math.round(backoff / 2 + Math.random() * (backoff / 2));
+  if (dead) {
+    log.warn("webhook: giving up", { event: e.id, key: e.key, attempts: e.attempts, error });
+  } else {
+    log.info("webhook: delivery failed; will retry", { event: e.id, attempts: e.attempts, retry_ms: retryIn, error });
+  }
+  await outbox.failed(e.id, error.slice(0, 500), retryIn).catch((err: unknown) => {
+    // The lock expires and the event is claimed again: still at least once.
+    log.warn("webhook: could not record failure", { err });
+  });
+  return retryIn === null ? { result: "dead" } : { result: "retry", retryInMs: retryIn };
+}

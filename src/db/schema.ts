@@ -1,0 +1,76 @@
+import { bigint, boolean, index, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+// DESIGN.md §3. Totals are bigint in SQL and read as JS numbers: exact up to
+// 2^53 visits, which no counter will reach.
+
+export const counters = pgTable("counters", {
+  key: text("key").primaryKey(),
+  total: bigint("total", { mode: "number" }).notNull(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Visits per key per minute, upserted in the same statement as the total. */
+export const visitsPerMinute = pgTable(
+  "visits_per_minute",
+  {
+    key: text("key").notNull(),
+    minute: timestamp("minute", { withTimezone: true }).notNull(),
+    visits: bigint("visits", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.minute] })],
+);
+
+/** Instance-wide settings shared by every process on the database (the resume-token secret). */
+export const settings = pgTable("settings", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+});
+
+/** Webhook rules from WEBHOOK_RULES, synced at start-up so the increment statement can join them. */
+export const webhookRules = pgTable("webhook_rules", {
+  /** The rule's canonical JSON (without its secret): stable across restarts and instances. */
+  id: text("id").primaryKey(),
+  matchKey: text("match_key"),
+  matchPrefix: text("match_prefix"),
+  every: bigint("every", { mode: "number" }),
+  milestones: bigint("milestones", { mode: "number" }).array(),
+});
+
+/**
+ * Events waiting for delivery, written in the same statement as the increment
+ * (milestones) or the presence change (online thresholds) that caused them.
+ * `dedupe` makes an event fire once however many instances see it.
+ */
+export const webhookOutbox = pgTable(
+  "webhook_outbox",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    dedupe: text("dedupe").notNull().unique(),
+    ruleId: text("rule_id").notNull(),
+    key: text("key").notNull(),
+    kind: text("kind").notNull(),
+    value: bigint("value", { mode: "number" }).notNull(),
+    total: bigint("total", { mode: "number" }).notNull(),
+    online: integer("online"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    dueAt: timestamp("due_at", { withTimezone: true }).notNull().defaultNow(),
+    lockedUntil: timestamp("locked_until", { withTimezone: true }),
+    attempts: integer("attempts").notNull().default(0),
+    status: text("status").notNull().default("pending"),
+    lastError: text("last_error"),
+    deliveredAt: timestamp("delivered_at", { withTimezone: true }),
+  },
+  (t) => [index("webhook_outbox_due").on(t.status, t.dueAt)],
+);
+
+/** Online-threshold rules: armed until they fire, re-armed below the hysteresis line. */
+export const webhookState = pgTable(
+  "webhook_state",
+  {
+    ruleId: text("rule_id").notNull(),
+    key: text("key").notNull(),
+    armed: boolean("armed").notNull(),
+    generation: integer("generation").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ruleId, t.key] })],
+);

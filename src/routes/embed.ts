@@ -1,0 +1,53 @@
+import type { Hono } from "hono";
+import { cors } from "hono/cors";
+import type { Counters } from "../app.ts";
+import { renderBadge } from "../core/badge.ts";
+import { validateKey } from "../core/keys.ts";
+import type { EmbedDeps } from "./ports.ts";
+import { strictPathAfter, strictQuery } from "./params.ts";
+
+// Everything another site uses: CORS on the public read-only API and on the
+// widget's module, the site total, and the no-JS badge.
+
+/** Paths another origin may read. The admin/dashboard data is deliberately not here: same origin only. */
+const PUBLIC_PATHS = ["/api/counters", "/api/counters/*", "/api/site", "/badge/*", "/client.js", "/widget.js"];
+
+/** How fresh a badge or site total must be: short enough to follow the count, long enough to spare the server. */
+export const PUBLIC_MAX_AGE_S = 30;
+
+/** Mount before everything else, so every answer on these paths (a 429 too) is readable by the page. */
+export function mountCors(app: Hono, deps: Pick<EmbedDeps, "corsOrigins">): void {
+  const policy = cors({
+    origin: deps.corsOrigins === "*" ? "*" : [...deps.corsOrigins],
+    allowMethods: ["GET", "HEAD", "OPTIONS"],
+    maxAge: 600,
+  });
+  for (const path of PUBLIC_PATHS) app.use(path, policy);
+}
+
+/** Mount after the rate limits, so they apply to the badge and the site total too. */
+export function mountEmbed(app: Hono, counters: Counters, deps: EmbedDeps): void {
+
+  // /api/site?prefix=/blog/ -> { prefix, total, keys, online }. No prefix: every key.
+  app.get("/api/site", async (c) => {
+    const raw = strictQuery(c.req.url, "prefix") ?? "";
+    const prefix = raw === "" ? "" : validateKey(raw);
+    c.header("Cache-Control", `public, max-age=${PUBLIC_MAX_AGE_S}`);
+    return c.json(await deps.stats.site(prefix));
+  });
+
+  // /badge/<url-encoded key>.svg, e.g. /badge/%2Fblog%2Fhello.svg. Shows the total; it counts nothing
+  // (image caches and proxies such as GitHub's camo would make any count meaningless).
+  app.get("/badge/:key{.+\\.svg}", async (c) => {
+    const key = validateKey(strictPathAfter(c.req.url, "/badge/").slice(0, -".svg".length));
+    const { total } = await counters.snapshot(key);
+    const svg = renderBadge({ key, total, label: c.req.query("label"), color: c.req.query("color") });
+    return c.body(svg, 200, {
+      "Content-Type": "image/svg+xml; charset=utf-8",
+      "Cache-Control": `public, max-age=${PUBLIC_MAX_AGE_S}`,
+      // Opened directly, the SVG is a document of ours: it may not run or fetch anything.
+      "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+      "X-Content-Type-Options": "nosniff",
+    });
+  });
+}

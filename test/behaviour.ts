@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { freshDataDir, runToExit, startServer, type RuntimeName, type RunningServer } from "./helpers/server.ts";
+import { sleep, TestSocket } from "./helpers/ws.ts";
+
+// The one behaviour suite (DESIGN.md §8): written once, run against a real
+// child process of every runtime and every store. Runtime differences are
+// capability flags here, never copied tests.
+
+export interface Target {
+  runtime: RuntimeName;
+  store: "embedded" | "postgres";
+  /** The runtime's embedded store holds a directory lock (Node, Bun, Deno). */
+  dataDirLock: boolean;
+  /**
+   * The 426 for a plain GET of the socket path carries `Upgrade: websocket`
+   * (default true). workerd treats Upgrade as a connection header and drops it
+   * from any response that is not a 101, so the Workers build cannot send it.
+   */
+  upgradeHeaderOn426?: boolean;
+  startTimeoutMs?: number;
+}
+
+async function counter(server: RunningServer, key: string): Promise<{ total: number; online: number }> {
+  const res = await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { total: number; online: number };
+}
+
+export function behaviourSuite(target: Target): void {
+  const name = `${target.runtime} on ${target.store === "embedded" ? "the embedded store" : "PostgreSQL"}`;
+
+  describe(name, async () => {
+    const enabled = target.store === "embedded" || (await postgresAvailable());
+    let server: RunningServer;
+    let dataDir: string | undefined;
+    const env: Record<string, string> = target.store === "postgres" ? { DATABASE_URL: TEST_DATABASE_URL } : {};
+    const start = () =>
+      startServer({ runtime: target.runtime, env, dataDir, timeoutMs: target.startTimeoutMs ?? 60_000 });
+
+    beforeAll(async () => {
+      if (!enabled) return;
+      dataDir = target.store === "embedded" ? freshDataDir() : undefined;
+      server = await start();
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    it.skipIf(!enabled)("serves the page and its health endpoints", async () => {
+      const page = await fetch(`${server.url}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toMatch(/text\/html/);
+      expect(await page.text()).toMatch(/headcount/i);
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      const ready = await fetch(`${server.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: "ready" });
+    });
+
+    it.skipIf(!enabled)("counts a visit and broadcasts it to every watcher of that key and no other", async () => {
+      const key = uniqueKey("bcast");
+      const other = uniqueKey("other");
+      const a = await TestSocket.join(server.wsUrl(key));
+      const b = await TestSocket.join(server.wsUrl(key));
+      const o = await TestSocket.join(server.wsUrl(other));
+      expect(a.hello.visitor).toBe(1);
+      expect(b.hello.visitor).toBe(2);
+      expect(o.hello).toMatchObject({ key: other, total: 1, visitor: 1 });
+
+      const c = await TestSocket.join(server.wsUrl(key));
+      expect(c.hello).toMatchObject({ key, total: 3, visitor: 3 });
+      expect(c.hello.resume).toMatch(/\S{10,}/);
+      await a.sock.until((n) => n.total === 3 && n.online === 3);
+      await b.sock.until((n) => n.total === 3 && n.online === 3);
+
+      await sleep(300);
+      expect(o.sock.messages.every((m) => m.type === "pong" || m.key === other)).toBe(true);
+      expect(o.sock.latest).toEqual({ total: 1, online: 1 });
+      expect(await counter(server, other)).toMatchObject({ total: 1, online: 1 });
+      expect(await counter(server, key)).toMatchObject({ key, total: 3, online: 3 });
+      for (const s of [a, b, c, o]) await s.sock.close();
+    });
+
+    it.skipIf(!enabled)("online rises and falls as sockets open and close", async () => {
+      const key = uniqueKey("online");
+      const watcher = await TestSocket.join(server.wsUrl(key));
+      const others = await Promise.all([1, 2, 3].map(() => TestSocket.join(server.wsUrl(key))));
+      await watcher.sock.until((n) => n.online === 4 && n.total === 4);
+      await others[0]!.sock.close();
+      await others[1]!.sock.close();
+      await watcher.sock.until((n) => n.online === 2);
+      expect(await counter(server, key)).toMatchObject({ total: 4, online: 2 });
+      await others[2]!.sock.close();
+      await watcher.sock.close();
+      await expect.poll(async () => (await counter(server, key)).online, { timeout: 5000 }).toBe(0);
+    });
+
+    it.skipIf(!enabled)("a reconnect with the resume token is not a new visit; a token for another key is", async () => {
+      const key = uniqueKey("resume");
+      const first = await TestSocket.join(server.wsUrl(key));
+      await first.sock.close();
+      const again = await TestSocket.join(server.wsUrl(key, first.hello.resume));
+      expect(again.hello).toMatchObject({ total: 1, visitor: 1 });
+      const forged = await TestSocket.join(server.wsUrl(key, first.hello.resume.replace(/.$/, (ch) => (ch === "A" ? "B" : "A"))));
+      expect(forged.hello).toMatchObject({ total: 2, visitor: 2 });
+      const elsewhere = uniqueKey("resume-other");
+      const moved = await TestSocket.join(server.wsUrl(elsewhere, first.hello.resume));
+      expect(moved.hello).toMatchObject({ total: 1, visitor: 1 });
+      expect((await counter(server, key)).total).toBe(2);
+      for (const s of [again, forged, moved]) await s.sock.close();
+    });
+
+    it.skipIf(!enabled)("answers ping with pong", async () => {
+      const { sock } = await TestSocket.join(server.wsUrl(uniqueKey("ping")));
+      sock.ws.send(JSON.stringify({ type: "ping" }));
+      await sock.waitFor((m) => m.type === "pong");
+      await sock.close();
+    });
+
+    it.skipIf(!enabled)("bad input gets a clear answer and changes nothing", async () => {
+      const key = uniqueKey("bad");
+      const seed = await TestSocket.join(server.wsUrl(key));
+      const before = await counter(server, key);
+
+      const plain = await fetch(`${server.url}/ws?key=${encodeURIComponent(key)}`);
+      expect(plain.status).toBe(426);
+      if (target.upgradeHeaderOn426 ?? true) expect(plain.headers.get("upgrade")).toMatch(/websocket/i);
+
+      for (const bad of ["", "a\u0000b", "tab\there", "x".repeat(257), "é".repeat(129)]) {
+        const res = await fetch(`${server.url}/api/counters?key=${encodeURIComponent(bad)}`);
+        expect(res.status, JSON.stringify(bad)).toBe(400);
+        expect(((await res.json()) as { error: string }).error).toBe("invalid_key");
+        await expect(TestSocket.open(server.wsUrl(bad), 5000), JSON.stringify(bad)).rejects.toThrow();
+      }
+      const unknown = await fetch(`${server.url}/no/such/route.json`);
+      expect(unknown.status).toBe(404);
+      expect(await unknown.json()).toMatchObject({ error: "not_found" });
+
+      const big = await TestSocket.open(server.wsUrl(key, seed.hello.resume));
+      big.ws.send(JSON.stringify({ type: "ping", pad: "x".repeat(4096) }));
+      expect((await big.closed).code).toBe(1009);
+
+      const garbage = await TestSocket.open(server.wsUrl(key, seed.hello.resume));
+      garbage.ws.send("{not json");
+      expect((await garbage.closed).code).toBe(1003);
+
+      const binary = await TestSocket.open(server.wsUrl(key, seed.hello.resume));
+      binary.ws.send(new Uint8Array([1, 2, 3]));
+      expect((await binary.closed).code).toBe(1003);
+
+      const strange = await TestSocket.open(server.wsUrl(key, seed.hello.resume));
+      strange.ws.send(JSON.stringify({ type: "reset" }));
+      expect((await strange.closed).code).toBe(1003);
+
+      await seed.sock.close();
+      await expect.poll(async () => (await counter(server, key)).online, { timeout: 5000 }).toBe(0);
+      expect((await counter(server, key)).total).toBe(before.total);
+    });
+
+    it.skipIf(!enabled)("totals survive a restart", async () => {
+      const key = uniqueKey("restart");
+      for (let i = 0; i < 3; i++) await (await TestSocket.join(server.wsUrl(key))).sock.close();
+      expect(await server.stop("SIGTERM")).toBe(0);
+      server = await start();
+      expect((await counter(server, key)).total).toBe(3);
+      const next = await TestSocket.join(server.wsUrl(key));
+      expect(next.hello).toMatchObject({ total: 4, visitor: 4 });
+      await next.sock.close();
+    });
+
+    it.skipIf(!enabled || !target.dataDirLock || target.store !== "embedded")(
+      "a second server on the same data directory exits at once with the lock message",
+      async () => {
+        const second = await runToExit({ runtime: target.runtime, dataDir });
+        expect(second.code).not.toBe(0);
+        expect(second.output).toMatch(/locked by another headcount process \(pid \d+\)/);
+        expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      },
+    );
+  });
+}

@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest";
+import { createApp, type Counters } from "../src/app.ts";
+import { silentLogger } from "../src/core/testing.ts";
+import type { EmbedDeps, Stats } from "../src/routes/ports.ts";
+
+// The embed and dashboard routes on the bare app (app.request), with fake
+// capabilities: the contract Workers has to meet too.
+
+const MARKUP = `/<img src=x onerror="alert(1)"><b>&amp;`;
+const TOKEN = "dashboard-token-0123456789";
+
+function setup(embed: Partial<EmbedDeps> = {}) {
+  const totals = new Map<string, number>([["/", 1234], [MARKUP, 7], ["/blog/a", 5]]);
+  const counters: Counters = {
+    snapshot: async (key) => ({ key, total: totals.get(key) ?? 0, online: 0 }),
+    connect: () => new Response(null, { status: 500 }),
+  };
+  const calls: string[] = [];
+  const stats: Stats = {
+    top: async (limit) => (calls.push(`top ${limit}`), [{ key: "/", total: 1234, online: 2 }]),
+    history: async (key, minutes) => (calls.push(`history ${key} ${minutes}`), [{ minute: 60_000, visits: 3 }]),
+    site: async (prefix) => (calls.push(`site ${prefix}`), { prefix, total: 1246, keys: 3, online: 2 }),
+  };
+  const app = createApp({
+    counters,
+    readiness: async () => ({ ready: true }),
+    log: silentLogger,
+    embed: { stats, corsOrigins: "*", adminToken: undefined, ...embed },
+  });
+  return { app, calls };
+}
+
+describe("CORS", () => {
+  it("lets any origin read the public API by default, and never the dashboard's data", async () => {
+    const { app } = setup();
+    for (const path of ["/api/counters/%2F", "/api/counters?key=/", "/api/site", "/badge/%2F.svg"]) {
+      const res = await app.request(path, { headers: { Origin: "https://blog.example" } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get("access-control-allow-origin"), path).toBe("*");
+    }
+    for (const path of ["/api/top", "/api/history?key=/"]) {
+      const res = await app.request(path, { headers: { Origin: "https://blog.example" } });
+      expect(res.headers.get("access-control-allow-origin"), path).toBeNull();
+    }
+  });
+
+  it("with CORS_ORIGINS, answers listed origins only", async () => {
+    const { app } = setup({ corsOrigins: ["https://blog.example"] });
+    const ok = await app.request("/api/counters/%2F", { headers: { Origin: "https://blog.example" } });
+    expect(ok.headers.get("access-control-allow-origin")).toBe("https://blog.example");
+    expect(ok.headers.get("vary")).toMatch(/origin/i);
+    const no = await app.request("/api/counters/%2F", { headers: { Origin: "https://evil.example" } });
+    expect(no.status).toBe(200); // the data is public; the browser just won't hand it to that page
+    expect(no.headers.get("access-control-allow-origin")).toBeNull();
+    const pre = await app.request("/api/site", {
+      method: "OPTIONS",
+      headers: { Origin: "https://blog.example", "Access-Control-Request-Method": "GET" },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-methods")).toBe("GET,HEAD,OPTIONS");
+  });
+});
+
+describe("GET /badge/<key>.svg", () => {
+  it("is an SVG with the total, short-lived cache headers and the key as text", async () => {
+    const { app } = setup();
+    const res = await app.request(`/badge/${encodeURIComponent(MARKUP)}.svg`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/svg+xml; charset=utf-8");
+    expect(res.headers.get("cache-control")).toBe("public, max-age=30");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const svg = await res.text();
+    expect(svg).toContain(">7</text>");
+    expect(svg).toContain("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&lt;b&gt;&amp;amp;");
+    expect(svg).not.toContain("<img");
+    expect(svg).not.toContain("<b>");
+  });
+
+  it("groups digits, shows 0 for an unknown key, refuses a bad key", async () => {
+    const { app } = setup();
+    expect(await (await app.request("/badge/%2F.svg")).text()).toContain(">1,234</text>");
+    expect(await (await app.request("/badge/never-seen.svg")).text()).toContain(">0</text>");
+    const bad = await app.request(`/badge/${"x".repeat(300)}.svg`);
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe("GET /api/site", () => {
+  it("sums over a prefix, every key by default", async () => {
+    const { app, calls } = setup();
+    expect(await (await app.request("/api/site")).json()).toEqual({ prefix: "", total: 1246, keys: 3, online: 2 });
+    await app.request("/api/site?prefix=/blog/");
+    expect(calls).toEqual(["site ", "site /blog/"]);
+    expect((await app.request("/api/site?prefix=%01")).status).toBe(400);
+  });
+});
+
+describe("dashboard data", () => {
+  it("is open without ADMIN_TOKEN", async () => {
+    const { app, calls } = setup();
+    const top = await app.request("/api/top?limit=5");
+    expect(top.status).toBe(200);
+    expect(top.headers.get("cache-control")).toBe("no-store");
+    expect(await top.json()).toEqual({ keys: [{ key: "/", total: 1234, online: 2 }] });
+    const hist = await app.request(`/api/history?key=${encodeURIComponent(MARKUP)}&minutes=60`);
+    expect(await hist.json()).toMatchObject({ key: MARKUP, minutes: 60, points: [{ minute: 60_000, visits: 3 }] });
+    expect(calls).toEqual(["top 5", `history ${MARKUP} 60`]);
+  });
+
+  it("wants the bearer token when ADMIN_TOKEN is set", async () => {
+    const { app, calls } = setup({ adminToken: TOKEN });
+    for (const auth of [undefined, "Bearer wrong-token-0123456789", `Basic ${TOKEN}`, `Bearer ${TOKEN}x`]) {
+      const res = await app.request("/api/top", { headers: auth ? { Authorization: auth } : {} });
+      expect(res.status, String(auth)).toBe(401);
+      expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    }
+    expect(calls).toEqual([]);
+    const ok = await app.request("/api/history?key=/", { headers: { Authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+  });
+
+  it("bounds limit and minutes", async () => {
+    const { app, calls } = setup();
+    expect((await app.request("/api/top?limit=0")).status).toBe(400);
+    expect((await app.request("/api/top?limit=abc")).status).toBe(400);
+    expect((await app.request("/api/history?key=/&minutes=-5")).status).toBe(400);
+    await app.request("/api/top?limit=100000");
+    await app.request("/api/history?key=/&minutes=99999");
+    await app.request("/api/history");
+    expect(calls).toEqual(["top 100", "history / 10080", "history / 180"]);
+  });
+});

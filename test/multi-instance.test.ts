@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { withSql } from "./helpers/postgres-control.ts";
+import { runToExit, startServer, type RunningServer } from "./helpers/server.ts";
+import { TestSocket } from "./helpers/ws.ts";
+
+// Several real server processes on different ports sharing one PostgreSQL:
+// fan-out through LISTEN/NOTIFY and presence with a TTL (DESIGN.md §5).
+
+const TTL = 1500;
+const pgUp = await postgresAvailable();
+
+describe.skipIf(!pgUp)("many instances on one PostgreSQL", () => {
+  const servers: RunningServer[] = [];
+  const env = { DATABASE_URL: TEST_DATABASE_URL, PRESENCE_TTL_MS: String(TTL) };
+
+  beforeAll(async () => {
+    servers.push(...(await Promise.all([1, 2, 3].map(() => startServer({ env })))));
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it("a visit on one instance reaches watchers on the others, and online sums across them", async () => {
+    const [a, b, c] = servers as [RunningServer, RunningServer, RunningServer];
+    const key = uniqueKey("fanout");
+    const wa = await TestSocket.join(a.wsUrl(key));
+    const wb = await TestSocket.join(b.wsUrl(key));
+    await wa.sock.until((n) => n.total === 2 && n.online === 2);
+
+    const wc = await TestSocket.join(c.wsUrl(key));
+    expect(wc.hello.total).toBe(3);
+    await wa.sock.until((n) => n.total === 3 && n.online === 3);
+    await wb.sock.until((n) => n.total === 3 && n.online === 3);
+
+    const api = await (await fetch(`${b.url}/api/counters/${encodeURIComponent(key)}`)).json();
+    expect(api).toMatchObject({ total: 3, online: 3 });
+
+    await wc.sock.close();
+    await wa.sock.until((n) => n.online === 2);
+    await wa.sock.close();
+    await wb.sock.until((n) => n.online === 1 && n.total === 3);
+    await wb.sock.close();
+  });
+
+  it("no instance is left with a stale total after its LISTEN connection drops", async () => {
+    const [a, b] = servers as [RunningServer, RunningServer];
+    const key = uniqueKey("relisten");
+    const watcher = await TestSocket.join(b.wsUrl(key));
+    // Cut every LISTEN connection, then count visits elsewhere while they are down.
+    await withSql((sql) => sql`select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'listen%' and pid <> pg_backend_pid()`);
+    const visits = await Promise.all([1, 2, 3, 4].map(() => TestSocket.join(a.wsUrl(key))));
+    await watcher.sock.until((n) => n.total === 5, 10_000);
+    for (const v of visits) await v.sock.close();
+    await watcher.sock.close();
+  });
+
+  it("an instance killed with SIGKILL drops out of online within the TTL", async () => {
+    const victim = await startServer({ env });
+    const [a] = servers as [RunningServer];
+    const key = uniqueKey("sigkill");
+    const watcher = await TestSocket.join(a.wsUrl(key));
+    const doomed = await Promise.all([1, 2].map(() => TestSocket.join(victim.wsUrl(key))));
+    await watcher.sock.until((n) => n.online === 3 && n.total === 3);
+    const killedAt = Date.now();
+    await victim.stop("SIGKILL");
+    await watcher.sock.until((n) => n.online === 1, TTL * 3);
+    const took = Date.now() - killedAt;
+    expect(took).toBeLessThan(TTL * 3);
+    expect(watcher.sock.latest?.total).toBe(3);
+    for (const d of doomed) await d.sock.closed;
+    await watcher.sock.close();
+  });
+
+  it("WORKERS=2 serves one port from two processes that agree on totals and online", async () => {
+    const clustered = await startServer({ env: { ...env, WORKERS: "2" } });
+    const listening = () => new Set(clustered.logs.filter((l) => l.includes('"listening"')).map((l) => JSON.parse(l).pid));
+    try {
+      await expect.poll(() => listening().size, { timeout: 20_000 }).toBe(2);
+      const key = uniqueKey("workers");
+      const joined = [];
+      for (let i = 0; i < 6; i++) joined.push(await TestSocket.join(clustered.wsUrl(key)));
+      expect(joined.map((j) => j.hello.visitor).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6]);
+      for (const j of joined) await j.sock.until((n) => n.total === 6 && n.online === 6);
+      for (const j of joined) await j.sock.close();
+    } finally {
+      expect(await clustered.stop("SIGTERM")).toBe(0);
+    }
+  });
+
+  it("WORKERS with the embedded store refuses with a clear message", async () => {
+    const run = await runToExit({ env: { WORKERS: "2", DATABASE_URL: "" }, dataDir: "/tmp/headcount-never" });
+    expect(run.code).not.toBe(0);
+    expect(run.output).toMatch(/WORKERS=2 needs DATABASE_URL/);
+  });
+});

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPglite } from "../src/db/pglite.ts";
+import { openPostgres } from "../src/db/postgres.ts";
+import type { SqlStore } from "../src/db/store.ts";
+import { WriteBatcher } from "../src/core/batcher.ts";
+import { createLogger } from "../src/core/logger.ts";
+import { systemClock } from "../src/runtime/clock.ts";
+import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+
+// One suite, two drivers: PGlite in memory and a real PostgreSQL server.
+const silent = createLogger("error", () => {});
+const pgUp = await postgresAvailable();
+
+const drivers: Array<[string, () => Promise<SqlStore>, boolean]> = [
+  ["pglite (in memory)", () => openPglite(undefined), true],
+  [
+    "postgres.js (real server)",
+    () =>
+      openPostgres(
+        TEST_DATABASE_URL,
+        { poolMax: 8, idleTimeoutS: 5, maxLifetimeS: 60, connectTimeoutS: 5, acquireTimeoutMs: 5000 },
+        silent,
+        systemClock,
+      ),
+    pgUp,
+  ],
+];
+
+describe.each(drivers)("store on %s", (_name, open, enabled) => {
+  let store: SqlStore;
+  beforeAll(async () => {
+    if (enabled) store = await open();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it.skipIf(!enabled)("1,000 concurrent increments across 10 keys give exact totals and distinct visitor numbers", async () => {
+    const batcher = new WriteBatcher(store, systemClock, silent, { commitTimeoutMs: 30_000 });
+    const keys = Array.from({ length: 10 }, (_, i) => uniqueKey(`k${i}`));
+    const perKey = new Map<string, number>();
+    const visits = Array.from({ length: 1000 }, (_, i) => {
+      // Uneven spread so keys end at different totals.
+      const key = keys[(i * i) % 10]!;
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      return batcher.add(key);
+    });
+    const committed = await Promise.all(visits);
+
+    const totals = await store.totals(keys);
+    for (const key of keys) expect(totals.get(key) ?? 0).toBe(perKey.get(key) ?? 0);
+
+    for (const key of keys) {
+      const numbers = committed.filter((c) => c.key === key).map((c) => c.visitor).sort((a, b) => a - b);
+      const n = perKey.get(key) ?? 0;
+      expect(numbers).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    }
+  });
+
+  it.skipIf(!enabled)("many stores racing on one key through the pool still add up", async () => {
+    const key = uniqueKey("race");
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => store.increment(new Map([[key, 3]]))),
+    );
+    const seen = results.map((m) => m.get(key)!).sort((a, b) => a - b);
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => (i + 1) * 3));
+    expect((await store.totals([key])).get(key)).toBe(150);
+  });
+
+  it.skipIf(!enabled)("records visits per minute in the same statement as the total", async () => {
+    const key = uniqueKey("history");
+    await store.increment(new Map([[key, 4]]));
+    await store.increment(new Map([[key, 6]]));
+    const rows = await store.history(key, 60);
+    const sum = rows.reduce((n, r) => n + r.visits, 0);
+    expect(sum).toBe(10);
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it.skipIf(!enabled)("keeps keys with markup and unicode exactly as given", async () => {
+    const key = uniqueKey(`<b>"x"</b>&é😀`);
+    await store.increment(new Map([[key, 1]]));
+    expect((await store.totals([key])).get(key)).toBe(1);
+  });
+
+  it.skipIf(!enabled)("setTotal sets outright and list pages through keys in order", async () => {
+    const key = uniqueKey("admin");
+    await store.increment(new Map([[key, 7]]));
+    await store.setTotal(key, 2);
+    expect((await store.totals([key])).get(key)).toBe(2);
+    expect((await store.increment(new Map([[key, 1]]))).get(key)).toBe(3);
+    await store.setTotal(`${key}/new`, 5);
+    const page = await store.list(1000, 0);
+    const mine = page.filter((r) => r.key.startsWith(key));
+    expect(mine.map((r) => [r.key, r.total])).toEqual([[key, 3], [`${key}/new`, 5]]);
+    expect(mine[0]!.updatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it.skipIf(!enabled)("ensureSetting keeps the first value written", async () => {
+    const name = uniqueKey("setting");
+    expect(await store.ensureSetting(name, "first")).toBe("first");
+    expect(await store.ensureSetting(name, "second")).toBe("first");
+  });
+});
