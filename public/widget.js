@@ -84,6 +84,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
     #root;
     #unsubscribe = null;
     #siteTimer;
+    #settleTimer;
     #fmt = new Intl.NumberFormat(document.documentElement.lang || undefined);
 
     constructor() {
@@ -120,8 +121,9 @@ b { font-weight: var(--headcount-number-weight, 700); }
       this.#unsubscribe = subscribe(this.key, ({ update, state }) => {
         if (state) box.dataset.state = state;
         if (!update) return;
-        // The first numbers mean our visit has committed: the site total now includes it.
-        if (site && !counted) this.#site();
+        // The first numbers mean our visit has committed: the site total now includes it
+        // (or will within settleMs, where the server's cross-key view trails the counters).
+        if (site && !counted) this.#site({ fresh: true, settle: true });
         counted = true;
         this.#set($(".total"), update.total);
         this.#set($(".online"), update.online);
@@ -136,6 +138,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
       this.#unsubscribe?.();
       this.#unsubscribe = null;
       clearInterval(this.#siteTimer);
+      clearTimeout(this.#settleTimer);
     }
 
     #set(el, n) {
@@ -143,16 +146,24 @@ b { font-weight: var(--headcount-number-weight, 700); }
       el.textContent = this.#fmt.format(n);
     }
 
-    async #site() {
+    /**
+     * Right after our visit: `fresh` skips the HTTP cache (it may hold a total from before the visit),
+     * `settle` asks once more, also fresh, if the server says its sums trail the counters.
+     */
+    async #site({ fresh = false, settle = false } = {}) {
       const url = new URL("api/site", base);
       url.searchParams.set("prefix", this.getAttribute("site") ?? "");
       try {
-        const res = await fetch(url, { credentials: "omit" });
+        const res = await fetch(url, { credentials: "omit", cache: fresh ? "no-cache" : "default" });
         if (!res.ok) return;
-        const { total } = await res.json();
+        const { total, settleMs } = await res.json();
         if (!Number.isSafeInteger(total)) return;
         this.#set(this.#root.querySelector(".site-total"), total);
         this.#root.querySelector(".site").hidden = false;
+        if (settle && Number.isSafeInteger(settleMs) && settleMs > 0) {
+          clearTimeout(this.#settleTimer);
+          this.#settleTimer = setTimeout(() => this.#site({ fresh: true }), Math.min(settleMs, 10_000));
+        }
       } catch {
         // The site total is a nicety; the counter itself carries on.
       }

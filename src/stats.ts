@@ -36,7 +36,7 @@ export function hubStats(hub: Hub, store: StatsStore): Stats {
       const { total, keys } = await store.sumByPrefix(prefix);
       let online = 0;
       for (const room of hub.rooms.values()) if (room.key.startsWith(prefix)) online += room.online;
-      return { prefix, total, keys, online };
+      return { prefix, total, keys, online, settleMs: 0 };
     },
   };
 }

@@ -19,7 +19,7 @@ function setup(embed: Partial<EmbedDeps> = {}) {
   const stats: Stats = {
     top: async (limit) => (calls.push(`top ${limit}`), [{ key: "/", total: 1234, online: 2 }]),
     history: async (key, minutes) => (calls.push(`history ${key} ${minutes}`), [{ minute: 60_000, visits: 3 }]),
-    site: async (prefix) => (calls.push(`site ${prefix}`), { prefix, total: 1246, keys: 3, online: 2 }),
+    site: async (prefix) => (calls.push(`site ${prefix}`), { prefix, total: 1246, keys: 3, online: 2, settleMs: 0 }),
   };
   const app = createApp({
     counters,
@@ -88,7 +88,7 @@ describe("GET /badge/<key>.svg", () => {
 describe("GET /api/site", () => {
   it("sums over a prefix, every key by default", async () => {
     const { app, calls } = setup();
-    expect(await (await app.request("/api/site")).json()).toEqual({ prefix: "", total: 1246, keys: 3, online: 2 });
+    expect(await (await app.request("/api/site")).json()).toEqual({ prefix: "", total: 1246, keys: 3, online: 2, settleMs: 0 });
     await app.request("/api/site?prefix=/blog/");
     expect(calls).toEqual(["site ", "site /blog/"]);
     expect((await app.request("/api/site?prefix=%01")).status).toBe(400);

@@ -78,7 +78,7 @@ for (const store of ["embedded", "postgres"] as const) {
         // The index hears from each room at most once a second.
         await expect
           .poll(() => getJson<{ total: number; keys: number; online: number }>(s, `/api/site?prefix=${encodeURIComponent(prefix)}`), { timeout: 10_000 })
-          .toEqual({ prefix, total: 4, keys: 2, online: 1 });
+          .toEqual({ prefix, total: 4, keys: 2, online: 1, settleMs: 1500 });
 
         const top = await getJson<{ keys: Array<{ key: string; total: number; online: number }> }>(s, "/api/top?limit=100", auth);
         // Keys people are on come first; the most visited follow (the shared test database has many more).
@@ -136,7 +136,7 @@ for (const store of ["embedded", "postgres"] as const) {
         expect(reset).toMatchObject({ total: 2, online: 1 });
         expect((await getJson<{ total: number }>(s, `/api/counters/${encodeURIComponent(key)}`)).total).toBe(2);
         await expect
-          .poll(async () => (await getJson<{ counters: Array<{ key: string; total: number }> }>(s, "/admin/counters?limit=1000", auth)).counters.find((c) => c.key === key))
+          .poll(async () => (await getJson<{ counters: Array<{ key: string; total: number }> }>(s, "/admin/counters?limit=1000", auth)).counters.find((c) => c.key === key), { timeout: 10_000 })
           .toMatchObject({ key, total: 2 });
 
         expect((await fetch(`${s.url}/metrics`)).status).toBe(401);

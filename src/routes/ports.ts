@@ -21,6 +21,12 @@ export interface SiteTotal {
   /** How many keys were summed. */
   keys: number;
   online: number;
+  /**
+   * How far behind these numbers may be, in ms: 0 where they are read from the
+   * counters themselves, the index's report interval on Workers. A client that
+   * has just been counted asks again after this long to see its own visit.
+   */
+  settleMs: number;
 }
 
 export interface Stats {

@@ -19,9 +19,12 @@ import type { Logger } from "../core/ports.ts";
 import { openHyperdrive, type HyperdriveStore } from "../db/hyperdrive.ts";
 import type { CounterRow } from "../routes/admin.ts";
 import type { KeyNumbers, SiteTotal } from "../routes/ports.ts";
-import { varsOf, type WorkerEnv } from "./cloudflare-room.ts";
+import { REPORT_INTERVAL_MS, varsOf, type WorkerEnv } from "./cloudflare-room.ts";
 
 type Row = Record<string, CF.SqlStorageValue>;
+
+/** Online-now (and, on the objects' SQLite, totals) are the rooms' reports: at most one interval plus a hop behind. */
+const SETTLE_MS = REPORT_INTERVAL_MS + 500;
 
 export interface Report {
   key: string;
@@ -156,9 +159,9 @@ export class CounterIndex {
     const store = this.#store();
     if (store) {
       const { total, keys } = await store.sumByPrefix(prefix);
-      return { prefix, total, keys, online: Number(r.online) };
+      return { prefix, total, keys, online: Number(r.online), settleMs: SETTLE_MS };
     }
-    return { prefix, total: Number(r.total), keys: Number(r.keys), online: Number(r.online) };
+    return { prefix, total: Number(r.total), keys: Number(r.keys), online: Number(r.online), settleMs: SETTLE_MS };
   }
 
   async #list(limit: number, offset: number): Promise<CounterRow[]> {

@@ -86,7 +86,7 @@ interface Ready {
 /** The index object's name; a control character, so never a counter's key. */
 export const INDEX_OBJECT = "\u0000index";
 /** A room tells the index about its key at most this often. */
-const REPORT_INTERVAL_MS = 1000;
+export const REPORT_INTERVAL_MS = 1000;
 
 const encoder = new TextEncoder();
 
