@@ -21,19 +21,26 @@ interface SocketData {
 
 export type BunServer = Server<SocketData>;
 
-function peerOf(ws: ServerWebSocket<SocketData>): Peer {
-  return {
-    send(text) {
-      if (ws.readyState === 1) ws.send(text);
-    },
-    close(code, reason) {
-      if (ws.readyState <= 1) ws.close(code, reason);
-    },
-    // Subscribed at the hello, not at open: counts reach a joiner only after its visit commits.
-    watch() {
-      if (ws.readyState === 1) ws.subscribe(ws.data.key);
-    },
-  };
+/**
+ * A socket as core sees it. A class, not an object of closures: one small
+ * object per socket instead of four, which is most of what headcount adds per
+ * idle connection on Bun (bench "idle memory").
+ */
+class BunPeer implements Peer {
+  readonly #ws: ServerWebSocket<SocketData>;
+  constructor(ws: ServerWebSocket<SocketData>) {
+    this.#ws = ws;
+  }
+  send(text: string): void {
+    if (this.#ws.readyState === 1) this.#ws.send(text);
+  }
+  close(code: number, reason: string): void {
+    if (this.#ws.readyState <= 1) this.#ws.close(code, reason);
+  }
+  /** Subscribed at the hello, not at open: counts reach a joiner only after its visit commits. */
+  watch(): void {
+    if (this.#ws.readyState === 1) this.#ws.subscribe(this.#ws.data.key);
+  }
 }
 
 export interface BunSocketOptions {
@@ -42,7 +49,8 @@ export interface BunSocketOptions {
 }
 
 export function createBunSockets(opts: BunSocketOptions) {
-  const open = new Set<ServerWebSocket<SocketData>>();
+  // A count, not a set of sockets: Bun does the heartbeat, so nothing walks them.
+  let sockets = 0;
   // boot() needs the fanout before Bun.serve has returned the server.
   let server: BunServer | null = null;
 
@@ -63,15 +71,15 @@ export function createBunSockets(opts: BunSocketOptions) {
     sendPings: true,
     perMessageDeflate: false,
     open(ws) {
-      open.add(ws);
-      ws.data.session = ws.data.accept(peerOf(ws));
+      sockets++;
+      ws.data.session = ws.data.accept(new BunPeer(ws));
     },
     message(ws, data) {
       // Frames over maxPayloadLength never get here, so only binary vs text matters.
       ws.data.session?.message(typeof data === "string" ? data : null, Buffer.byteLength(data));
     },
     close(ws) {
-      open.delete(ws);
+      sockets--;
       ws.data.session?.close();
     },
   };
@@ -85,7 +93,7 @@ export function createBunSockets(opts: BunSocketOptions) {
 
   /** Resolves when every accepted socket has closed. */
   const drained = async (): Promise<void> => {
-    while (open.size > 0) await new Promise((r) => setTimeout(r, 20));
+    while (sockets > 0) await new Promise((r) => setTimeout(r, 20));
   };
 
   /** The client address Bun saw for an HTTP request. */

@@ -6,6 +6,7 @@ import type { UpgradeSocket } from "../counters.ts";
 import type { Session } from "../core/hub.ts";
 import type { Fanout, Peer } from "../core/ports.ts";
 import { MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
+import { upgradeRequest } from "./node-upgrade-request.ts";
 
 // A thin WebSocket adapter for Node over `ws`: the upgrade request goes
 // through the Hono app (so validation, 400 and 426 live in one place), and an
@@ -25,13 +26,6 @@ type Fetch = (request: Request, env: UpgradeEnv) => Response | Promise<Response>
 function byteLength(data: RawData): number {
   if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
   return data.byteLength;
-}
-
-function toRequest(req: IncomingMessage): Request {
-  // node:http has already parsed the headers into an object (repeated ones
-  // joined, as Headers would): handing it over is 2.5x cheaper than appending
-  // rawHeaders one by one, and this runs once per visitor.
-  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers: req.headers as HeadersInit });
 }
 
 async function writeRefusal(socket: Duplex, res: Response): Promise<void> {
@@ -63,8 +57,29 @@ export function textFrame(text: string): Buffer {
   return frame;
 }
 
-interface NodePeer extends Peer {
-  sendFrame(frame: Buffer): void;
+/**
+ * A socket as core sees it: one small object per socket (a class, not an
+ * object of closures). Everything it sends is a whole frame written straight
+ * to the TCP socket: ws writes a frame synchronously when compression is off
+ * (perMessageDeflate: false below), so one of ours never interleaves with one
+ * of ws's own (pings, closes).
+ */
+class NodePeer implements Peer {
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
+  constructor(ws: WebSocket) {
+    this.#ws = ws;
+    this.#socket = (ws as unknown as { _socket: Duplex })._socket;
+  }
+  send(text: string): void {
+    this.sendFrame(textFrame(text));
+  }
+  sendFrame(frame: Buffer): void {
+    if (this.#ws.readyState === 1) this.#socket.write(frame);
+  }
+  close(code: number, reason: string): void {
+    if (this.#ws.readyState <= 1) this.#ws.close(code, reason);
+  }
 }
 
 /**
@@ -112,22 +127,7 @@ export function createNodeSockets(opts: NodeSocketOptions) {
 
   const bind = (ws: WebSocket, accept: (peer: Peer) => Session): void => {
     open.set(ws, true);
-    // ws writes a frame to its socket synchronously when compression is off
-    // (perMessageDeflate: false above), so a whole pre-built frame written to
-    // the same socket never interleaves with one of ws's own.
-    const socket = (ws as unknown as { _socket: Duplex })._socket;
-    const peer: NodePeer = {
-      send(text) {
-        if (ws.readyState === 1) ws.send(text);
-      },
-      sendFrame(frame) {
-        if (ws.readyState === 1) socket.write(frame);
-      },
-      close(code, reason) {
-        if (ws.readyState <= 1) ws.close(code, reason);
-      },
-    };
-    const session = accept(peer);
+    const session = accept(new NodePeer(ws));
     ws.on("message", (data, isBinary) => {
       open.set(ws, true);
       session.message(isBinary ? null : data.toString(), byteLength(data));
@@ -161,7 +161,7 @@ export function createNodeSockets(opts: NodeSocketOptions) {
       const env: UpgradeEnv = { incoming, socket, head, upgraded: false };
       let request: Request;
       try {
-        request = toRequest(incoming);
+        request = upgradeRequest(incoming);
       } catch {
         void writeRefusal(socket, new Response(null, { status: 400 }));
         return;
