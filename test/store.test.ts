@@ -5,6 +5,7 @@ import type { SqlStore } from "../src/db/store.ts";
 import { WriteBatcher } from "../src/core/batcher.ts";
 import { createLogger } from "../src/core/logger.ts";
 import { systemClock } from "../src/runtime/clock.ts";
+import { parseWebhookRules } from "../src/core/webhook-rules.ts";
 import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 
 // One suite, two drivers: PGlite in memory and a real PostgreSQL server.
@@ -100,5 +101,41 @@ describe.each(drivers)("store on %s", (_name, open, enabled) => {
     const name = uniqueKey("setting");
     expect(await store.ensureSetting(name, "first")).toBe("first");
     expect(await store.ensureSetting(name, "second")).toBe("first");
+  });
+});
+
+// Two instances on one database with different WEBHOOK_RULES, as in a rolling
+// deploy that changes them: neither may stop the other's rules from firing or
+// take the other's events.
+describe.skipIf(!pgUp)("webhook rules of instances sharing PostgreSQL", () => {
+  const pool = { poolMax: 2, idleTimeoutS: 5, maxLifetimeS: 60, connectTimeoutS: 5, acquireTimeoutMs: 5000 };
+  let a: SqlStore;
+  let b: SqlStore;
+  beforeAll(async () => {
+    a = await openPostgres(TEST_DATABASE_URL, pool, silent, systemClock);
+    b = await openPostgres(TEST_DATABASE_URL, pool, silent, systemClock);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it("each fires and claims only its own rules, whichever registered last", async () => {
+    const key = uniqueKey("shared-rules");
+    const [r1] = parseWebhookRules(JSON.stringify([{ key, milestones: [1, 2], url: "http://127.0.0.1:9/a" }]));
+    const [r2] = parseWebhookRules(JSON.stringify([{ key, milestones: [1, 2], url: "http://127.0.0.1:9/b" }]));
+    await a.registerWebhookRules([r1!]);
+    a.fireMilestones([r1!]);
+    await b.registerWebhookRules([r2!]); // after a's: must not remove a's rule
+    b.fireMilestones([r2!]);
+
+    await b.increment(new Map([[key, 1]])); // crosses 1: b's rule only
+    await a.increment(new Map([[key, 1]])); // crosses 2: a's rule only
+
+    const mine = (events: Awaited<ReturnType<SqlStore["outbox"]["claim"]>>) =>
+      events.filter((e) => e.key === key).map((e) => [e.ruleId === r1!.id ? "a" : e.ruleId === r2!.id ? "b" : "other", e.value]);
+    expect(mine(await b.outbox.claim(100, 60_000, [r2!.id]))).toEqual([["b", 1]]);
+    expect(mine(await a.outbox.claim(100, 60_000, [r1!.id]))).toEqual([["a", 2]]);
+    expect(await a.outbox.claim(100, 60_000, [])).toEqual([]);
   });
 });

@@ -61,6 +61,23 @@ describe.skipIf(!pgUp)("webhooks", () => {
     expect(rx.deliveries.map((d) => d.body.milestone).sort()).toEqual([10, 15, 5]);
   });
 
+  it("an instance started later with other rules neither stops this one's rules nor takes its events", async () => {
+    const rx = await receiver();
+    const other = await receiver();
+    const key = uniqueKey("mine");
+    const a = await server([{ key, milestones: [1, 2, 3], url: rx.url }]);
+    // Started after a, with a rule of its own (its worker polls the same outbox) and with none at all.
+    const b = await server([{ key: uniqueKey("theirs"), milestones: [1], url: other.url }]);
+    await server([]);
+    await visits(a, key, 3);
+    await expect.poll(() => rx.deliveries.length, { timeout: 10_000 }).toBe(3);
+    expect(rx.deliveries.map((d) => d.body.milestone).sort()).toEqual([1, 2, 3]);
+    const dead = async (s: RunningServer) => (await (await fetch(`${s.url}/metrics`)).text()).match(/^headcount_webhooks_dead_total (\d+)/m)?.[1];
+    expect(await dead(a)).toBe("0");
+    expect(await dead(b)).toBe("0");
+    expect(other.deliveries).toHaveLength(0);
+  });
+
   it("a receiver that fails twice gets the event on the third try", async () => {
     const rx = await receiver();
     rx.respond = (_req, res, attempt) => res.writeHead(attempt < 3 ? 500 : 200).end();

@@ -88,8 +88,12 @@ export interface OutboxEvent {
 }
 
 export interface Outbox {
-  /** Claims up to `limit` due events, skipping `excludeRules`, locked for `lockMs`. */
-  claim(limit: number, lockMs: number, excludeRules: readonly string[]): Promise<OutboxEvent[]>;
+  /**
+   * Claims up to `limit` due events of the rules in `ruleIds`, locked for
+   * `lockMs`. Only the caller's own rules: an instance never takes (and so
+   * never gives up on) an event of a rule it does not run with.
+   */
+  claim(limit: number, lockMs: number, ruleIds: readonly string[]): Promise<OutboxEvent[]>;
   delivered(id: string): Promise<void>;
   /** Records a failure; `retryInMs` null marks the event dead. */
   failed(id: string, error: string, retryInMs: number | null): Promise<void>;

@@ -82,6 +82,11 @@ export function parseWebhookRules(raw: string | undefined): WebhookRule[] {
   });
 }
 
+/** A rule that fires on totals (every N, a milestone list), written by the increment itself. */
+export function isMilestoneRule(rule: WebhookRule): boolean {
+  return rule.every !== undefined || rule.milestones !== undefined;
+}
+
 export function ruleMatches(rule: WebhookRule, key: string): boolean {
   return rule.key !== undefined ? rule.key === key : key.startsWith(rule.prefix!);
 }

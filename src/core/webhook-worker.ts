@@ -7,7 +7,9 @@ import type { WebhookRule } from "./webhook-rules.ts";
 // exponential backoff and jitter up to `maxAttempts`, then the event is dead.
 // Delivery is at least once: an instance that dies mid-delivery leaves the
 // event locked for `lockMs`, then another claims it; receivers dedupe by the
-// event id in the payload.
+// event id in the payload. An instance claims only events of the rules it
+// runs with, so instances with different WEBHOOK_RULES on one database (a
+// rolling deploy) never take, or give up on, each other's events.
 
 export interface WebhookWorkerOptions {
   concurrency: number;
@@ -60,7 +62,10 @@ export class WebhookWorker {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #opts: WebhookWorkerOptions;
+  /** This instance's rule ids by receiver origin: the only events it claims. */
+  readonly #byOrigin = new Map<string, string[]>();
   readonly #perOrigin = new Map<string, number>();
+  #turn = 0;
   readonly #inFlight = new Set<Promise<void>>();
   #timer: TimerHandle | null = null;
   #stopping = false;
@@ -68,6 +73,7 @@ export class WebhookWorker {
 
   constructor(rules: readonly WebhookRule[], outbox: Outbox, http: HttpPoster, hmac: HmacHex, clock: Clock, log: Logger, opts: WebhookWorkerOptions) {
     this.#rules = new Map(rules.map((r) => [r.id, r]));
+    for (const r of this.#rules.values()) this.#byOrigin.set(r.origin, [...(this.#byOrigin.get(r.origin) ?? []), r.id]);
     this.#outbox = outbox;
     this.#http = http;
     this.#hmac = hmac;
@@ -104,25 +110,30 @@ export class WebhookWorker {
   async #poll(): Promise<void> {
     if (this.#stopping || this.#polling) return;
     this.#polling = true;
-    let claimed = 0;
-    let free = 0;
+    let more = false;
     try {
-      free = this.#opts.concurrency - this.#inFlight.size;
-      if (free > 0) {
-        const saturated = [...this.#rules.values()]
-          .filter((r) => (this.#perOrigin.get(r.origin) ?? 0) >= this.#opts.perOrigin)
-          .map((r) => r.id);
-        const events = await this.#outbox.claim(free, this.#opts.lockMs, saturated);
-        claimed = events.length;
+      // One claim per receiver, never more than its free slots, so a slow receiver holds only
+      // its own slots and no receiver gets more than `perOrigin` at once, whatever the
+      // runtime's HTTP client pools. The first origin asked rotates, so none always goes first.
+      const origins = [...this.#byOrigin.keys()];
+      this.#turn = (this.#turn + 1) % Math.max(1, origins.length);
+      for (let i = 0; i < origins.length; i++) {
+        const free = this.#opts.concurrency - this.#inFlight.size;
+        if (free <= 0 || this.#stopping) break;
+        const origin = origins[(this.#turn + i) % origins.length]!;
+        const slots = Math.min(free, this.#opts.perOrigin - (this.#perOrigin.get(origin) ?? 0));
+        if (slots <= 0) continue;
+        const events = await this.#outbox.claim(slots, this.#opts.lockMs, this.#byOrigin.get(origin)!);
         for (const e of events) this.#start(e);
+        // A full claim suggests more are due.
+        if (events.length === slots) more = true;
       }
     } catch (err) {
       this.#log.warn("webhook: claim failed", { err });
     } finally {
       this.#polling = false;
     }
-    // A full claim suggests more are due: look again at once.
-    this.#schedule(claimed > 0 && claimed === free ? 0 : this.#opts.pollMs);
+    this.#schedule(more ? 0 : this.#opts.pollMs);
   }
 
   #start(e: OutboxEvent): void {

@@ -6,7 +6,7 @@ import migrations from "../../drizzle-do/migrations.js";
 import { counters, settings, visitsPerMinute, webhookOutbox, webhookState } from "./schema-do.ts";
 import type { CounterStore, Outbox } from "../core/ports.ts";
 import { outboxEventOf } from "./rows.ts";
-import { milestonesCrossed, ruleMatches, type WebhookRule } from "../core/webhook-rules.ts";
+import { isMilestoneRule, milestonesCrossed, ruleMatches, type WebhookRule } from "../core/webhook-rules.ts";
 import type { MinuteVisits } from "./store.ts";
 
 // The store on a Durable Object's own SQLite (Workers, DESIGN.md §3). Same
@@ -52,7 +52,7 @@ function iso(ms: unknown): string {
 export async function openDurableSqlite(storage: DurableObjectStorage, opts: DurableSqliteOptions = {}): Promise<DurableSqliteStore> {
   const db = drizzle(storage);
   await migrate(db, migrations);
-  const milestoneRules = (opts.rules ?? []).filter((r) => r.every !== undefined || r.milestones !== undefined);
+  const milestoneRules = (opts.rules ?? []).filter(isMilestoneRule);
 
   /** Writes the milestone events crossed by `key` going from `before` to `after`; returns how many were new. */
   function fireMilestones(key: string, before: number, after: number, now: number): number {
@@ -72,16 +72,15 @@ export async function openDurableSqlite(storage: DurableObjectStorage, opts: Dur
   }
 
   const outbox: Outbox = {
-    async claim(limit, lockMs, excludeRules) {
+    async claim(limit, lockMs, ruleIds) {
+      if (ruleIds.length === 0 || limit <= 0) return [];
       const now = Date.now();
-      const exclude = excludeRules.length
-        ? sql`and rule_id not in (${sql.join(excludeRules.map((id) => sql`${id}`), sql`, `)})`
-        : sql``;
+      const rules = sql.join(ruleIds.map((id) => sql`${id}`), sql`, `);
       const rows = db.all<Row>(sql`
         update ${webhookOutbox} set locked_until = ${now + lockMs}, attempts = attempts + 1
         where id in (
           select id from ${webhookOutbox}
-          where status = 'pending' and due_at <= ${now} and (locked_until is null or locked_until < ${now}) ${exclude}
+          where status = 'pending' and due_at <= ${now} and (locked_until is null or locked_until < ${now}) and rule_id in (${rules})
           order by due_at limit ${limit}
         )
         returning id, rule_id, key, kind, value, total, online, created_at, attempts`);

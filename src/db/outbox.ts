@@ -9,17 +9,16 @@ import type { SqlExecutor } from "./store.ts";
 
 export function sqlOutbox(db: SqlExecutor): Outbox {
   return {
-    async claim(limit, lockMs, excludeRules) {
-      const exclude = excludeRules.length
-        ? sql`and rule_id not in (${sql.join(excludeRules.map((id) => sql`${id}`), sql`, `)})`
-        : sql``;
+    async claim(limit, lockMs, ruleIds) {
+      if (ruleIds.length === 0 || limit <= 0) return [];
+      const rules = sql.join(ruleIds.map((id) => sql`${id}`), sql`, `);
       const rows = rowsOf(
         await db.execute(sql`
           update webhook_outbox o
           set locked_until = now() + make_interval(secs => ${lockMs / 1000}::float8), attempts = o.attempts + 1
           where o.id in (
             select id from webhook_outbox
-            where status = 'pending' and due_at <= now() and (locked_until is null or locked_until < now()) ${exclude}
+            where status = 'pending' and due_at <= now() and (locked_until is null or locked_until < now()) and rule_id in (${rules})
             order by due_at
             limit ${limit}::int
             for update skip locked

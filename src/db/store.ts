@@ -1,6 +1,6 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { CounterStore, Outbox } from "../core/ports.ts";
-import type { WebhookRule } from "../core/webhook-rules.ts";
+import { isMilestoneRule, type WebhookRule } from "../core/webhook-rules.ts";
 import { sqlOutbox } from "./outbox.ts";
 import { rowsOf } from "./rows.ts";
 import { counters, settings, visitsPerMinute } from "./schema.ts";
@@ -20,13 +20,20 @@ export const TOTALS_CHANNEL = "headcount_totals";
 // Milestone events, written in the same statement as the increment that
 // crossed them: every milestone in (total - n, total] for each matching rule,
 // at most 100 per key per commit. `dedupe` makes a milestone fire once.
-const milestones = sql.raw(`,
+// Only the rules the counting instance runs with (`ruleIds`) fire: instances
+// sharing the database may run with other rules (a rolling deploy that
+// changes WEBHOOK_RULES), and each one's table rows must not fire, or stop
+// firing, anyone else's.
+function milestones(ruleIds: readonly string[]): SQL {
+  const ids = sql.join(ruleIds.map((id) => sql`${id}::text`), sql`, `);
+  return sql`,
     fired as (
       insert into webhook_outbox (dedupe, rule_id, key, kind, value, total)
       select 'm:' || md5(r.id) || ':' || b.key || ':' || m.value, r.id, b.key, 'milestone', m.value, b.total
       from bumped b
       join batch on batch.key = b.key
-      join webhook_rules r on r.match_key = b.key or (r.match_prefix is not null and starts_with(b.key, r.match_prefix))
+      join webhook_rules r on r.id in (${ids})
+        and (r.match_key = b.key or (r.match_prefix is not null and starts_with(b.key, r.match_prefix)))
       cross join lateral (
         select s.value from generate_series(((b.total - batch.n) / r.every + 1) * r.every, b.total, r.every) as s(value)
         where r.every is not null
@@ -35,9 +42,10 @@ const milestones = sql.raw(`,
         limit 100
       ) m
       on conflict (dedupe) do nothing
-    )`);
+    )`;
+}
 
-export function incrementQuery(counts: ReadonlyMap<string, number>, notify = false, webhooks = false): SQL {
+export function incrementQuery(counts: ReadonlyMap<string, number>, notify = false, milestoneRuleIds: readonly string[] = []): SQL {
   // Sorted keys lock rows in one order, so concurrent instances cannot deadlock.
   const keys = [...counts.keys()].sort();
   const values = sql.join(
@@ -56,7 +64,7 @@ export function incrementQuery(counts: ReadonlyMap<string, number>, notify = fal
       insert into ${visitsPerMinute} as h (key, minute, visits)
       select key, date_trunc('minute', now()), n from batch
       on conflict (key, minute) do update set visits = h.visits + excluded.visits
-    )${webhooks ? milestones : sql``}
+    )${milestoneRuleIds.length > 0 ? milestones(milestoneRuleIds) : sql``}
     select key, total::text as total${notify ? announce : sql``} from bumped`;
 }
 
@@ -73,10 +81,13 @@ export interface MinuteVisits {
 export interface SqlStore extends CounterStore {
   /** The webhook outbox on the same database. */
   outbox: Outbox;
-  /** Replaces the rules the increment statement joins (milestone rules only). */
-  syncWebhookRules(rules: readonly WebhookRule[]): Promise<void>;
-  /** Turns milestone events on or off in the increment statement. */
-  setWebhooks(on: boolean): void;
+  /**
+   * Adds this instance's milestone rules to the table the increment statement
+   * joins. Never removes one: other instances on the database may use it.
+   */
+  registerWebhookRules(rules: readonly WebhookRule[]): Promise<void>;
+  /** The milestone rules whose events this store's increments write (this instance's, registered). */
+  fireMilestones(rules: readonly WebhookRule[]): void;
   /** Visits per minute for `key` over the last `minutes`, oldest first. */
   history(key: string, minutes: number): Promise<MinuteVisits[]>;
   /** The `limit` keys with the highest totals, highest first. */
@@ -94,25 +105,22 @@ export interface SqlStore extends CounterStore {
 export interface SqlStoreOptions {
   /** Announce each committed total on TOTALS_CHANNEL (multi-instance PostgreSQL). */
   notify?: boolean;
-  /** Milestone rules exist: write outbox events in the increment statement. */
-  webhooks?: boolean;
+  /** Ids of the milestone rules whose events the increment statement writes. */
+  milestoneRuleIds?: readonly string[];
 }
 
 export function createSqlStore(db: SqlExecutor, close: () => Promise<void>, opts: SqlStoreOptions = {}): SqlStore {
   return {
     outbox: sqlOutbox(db),
 
-    setWebhooks(on) {
-      opts = { ...opts, webhooks: on };
+    fireMilestones(rules) {
+      opts = { ...opts, milestoneRuleIds: rules.filter(isMilestoneRule).map((r) => r.id) };
     },
 
-    async syncWebhookRules(rules) {
-      const ids = rules.map((r) => r.id);
-      const keep = ids.length ? sql`where id not in (${sql.join(ids.map((id) => sql`${id}`), sql`, `)})` : sql``;
-      await db.execute(sql`delete from webhook_rules ${keep}`);
-      for (const r of rules) {
-        if (r.every === undefined && r.milestones === undefined) continue;
+    async registerWebhookRules(rules) {
+      for (const r of rules.filter(isMilestoneRule)) {
         const list = r.milestones ? sql`array[${sql.join(r.milestones.map((m) => sql`${m}::bigint`), sql`, `)}]::bigint[]` : sql`null`;
+        // The id is the rule's canonical definition, so an existing row is this same rule.
         await db.execute(sql`
           insert into webhook_rules (id, match_key, match_prefix, every, milestones)
           values (${r.id}, ${r.key ?? null}, ${r.prefix ?? null}, ${r.every ?? null}::bigint, ${list})
@@ -123,7 +131,7 @@ export function createSqlStore(db: SqlExecutor, close: () => Promise<void>, opts
     async increment(counts) {
       const out = new Map<string, number>();
       if (counts.size === 0) return out;
-      for (const row of rowsOf(await db.execute(incrementQuery(counts, opts.notify, opts.webhooks)))) {
+      for (const row of rowsOf(await db.execute(incrementQuery(counts, opts.notify, opts.milestoneRuleIds)))) {
         out.set(String(row.key), Number(row.total));
       }
       return out;

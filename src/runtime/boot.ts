@@ -111,8 +111,8 @@ export async function boot(config: Config, log: Logger, fanout: Fanout, bootOpts
   // Webhooks: milestone rules are joined by the increment statement; online
   // thresholds are watched as updates go out; a worker delivers the outbox.
   const wh = config.webhooks;
-  await store.syncWebhookRules(wh.rules);
-  store.setWebhooks(wh.rules.some((r) => r.every !== undefined || r.milestones !== undefined));
+  await store.registerWebhookRules(wh.rules);
+  store.fireMilestones(wh.rules);
   const trigger = new OnlineTrigger(wh.rules, store.outbox, log);
   if (trigger.active) hub.onUpdate = (key, online, total) => trigger.observe(key, online, total);
   let webhooks: WebhookWorker | null = null;

@@ -192,13 +192,13 @@ export class CounterRoom {
       await store.migrate();
       this.#ctx.storage.kv.put("pg_migrated", applied);
     }
-    // The increment statement joins webhook_rules; the rules are written once per rule set and database.
-    const synced = `${database} ${JSON.stringify(rules.map((r) => r.id))}`;
-    if (this.#ctx.storage.kv.get<string>("pg_webhook_rules") !== synced) {
-      await store.syncWebhookRules(rules);
-      this.#ctx.storage.kv.put("pg_webhook_rules", synced);
+    // The increment statement joins webhook_rules; the rules are registered once per rule set and database.
+    const registered = `${database} ${JSON.stringify(rules.map((r) => r.id))}`;
+    if (this.#ctx.storage.kv.get<string>("pg_webhook_rules") !== registered) {
+      await store.registerWebhookRules(rules);
+      this.#ctx.storage.kv.put("pg_webhook_rules", registered);
     }
-    store.setWebhooks(rules.some((r) => r.every !== undefined || r.milestones !== undefined));
+    store.fireMilestones(rules);
     return store;
   }
 
@@ -224,7 +224,7 @@ export class CounterRoom {
     const batch = Math.min(wh.concurrency, wh.perOrigin);
     let retryAt = Number.POSITIVE_INFINITY;
     for (;;) {
-      const events = await store.outbox.claim(batch, lockMs, []);
+      const events = await store.outbox.claim(batch, lockMs, [...rules.keys()]);
       const outcomes = await Promise.all(
         events.map((e) =>
           deliverEvent(e, rules.get(e.ruleId), store.outbox, poster, hmacHex, systemClock, this.#log, {
