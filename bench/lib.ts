@@ -24,10 +24,13 @@ export interface Design {
   usesPg: boolean;
 }
 
+/** Extra node flags for headcount (Node) only, e.g. `--max-semi-space-size=8` (README "Operations"). */
+export const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+
 export function designs(): Design[] {
   const bunTs = join(ROOT, "src/runtime/bun.ts");
   return [
-    { name: "headcount-node", label: "headcount (Node)", cmd: join(BIN, "node"), args: ["src/runtime/node.ts"], usesPg: true },
+    { name: "headcount-node", label: "headcount (Node)", cmd: join(BIN, "node"), args: [...NODE_FLAGS, "src/runtime/node.ts"], usesPg: true },
     {
       name: "headcount-bun",
       label: "headcount (Bun)",

@@ -4,6 +4,7 @@
 //   npm run bench                      full run (~20 min on 2 cores)
 //   npm run bench -- --quick           smoke run: small N, one run each
 //   npm run bench -- --only=burst,hold --designs=headcount-node,floor-node --runs=1 --burst=1000,5000
+//   BENCH_NODE_FLAGS=--max-semi-space-size=8 npm run bench -- …   extra node flags for headcount (Node)
 //
 // Only ever targets 127.0.0.1; every scenario has a hard timeout.
 import { execSync } from "node:child_process";
@@ -13,7 +14,7 @@ import { join } from "node:path";
 import process from "node:process";
 import postgres from "postgres";
 import {
-  Client, cpuMs, cpuMsByComm, designs, machineBusyMs, ensureDatabase, median, now, peakRssKb, percentile, ROOT, serverEnv, settledRssKb,
+  Client, cpuMs, cpuMsByComm, designs, machineBusyMs, ensureDatabase, median, NODE_FLAGS, now, peakRssKb, percentile, ROOT, serverEnv, settledRssKb,
   sleep, startServer, type Design, type DesignName, type Server,
 } from "./lib.ts";
 import { writeReport, type Results } from "./report.ts";
@@ -65,6 +66,7 @@ const note = (s: string) => {
   results.notes.push(s);
   process.stderr.write(`note: ${s}\n`);
 };
+if (NODE_FLAGS.length) note(`headcount (Node) ran with extra node flags: ${NODE_FLAGS.join(" ")} (BENCH_NODE_FLAGS)`);
 
 // ---- progress line --------------------------------------------------------------------
 let label = "";
