@@ -1,31 +1,20 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { HeadcountError } from "./core/errors.ts";
 import { validateKey } from "./core/keys.ts";
 import type { Logger } from "./core/ports.ts";
+import { mountAdmin, type Admin } from "./routes/admin.ts";
+import { admit, type Admission, type AdmissionRules, type UpgradeRequest } from "./routes/admission.ts";
+import { adminGuard, isLocalRequest } from "./routes/auth.ts";
 import { mountDashboard } from "./routes/dashboard.ts";
 import { mountCors, mountEmbed } from "./routes/embed.ts";
-import { mountAdmin, type Admin } from "./routes/admin.ts";
-import { hasBearer, unauthorized } from "./routes/auth.ts";
-import { clientAddress, mountProtection, type Protection } from "./routes/protection.ts";
-import { checkHandshake } from "./routes/handshake.ts";
+import type { Counters, Insights, WebhookSummary } from "./routes/insights.ts";
 import { strictPathAfter, strictQuery } from "./routes/params.ts";
-import type { EmbedDeps } from "./routes/ports.ts";
+import { mountRateLimit } from "./routes/rate-limit.ts";
 
-// Every HTTP route, written against Request/Response only. Capabilities come
+// Every HTTP route, written against Request/Response only, and the one
+// decision a visit's handshake gets (routes/admission.ts). Capabilities come
 // in through AppDeps; the app never reaches for a runtime or a database.
-
-export interface Snapshot {
-  key: string;
-  total: number;
-  online: number;
-}
-
-/** How this deployment counts: a Hub in-process (Node, Bun, Deno) or a Durable Object (Workers). */
-export interface Counters {
-  snapshot(key: string): Promise<Snapshot>;
-  /** Accepts the WebSocket upgrade for an already validated key and returns the runtime's response. */
-  connect(c: Context, key: string, resume: string | null, address: string): Response | Promise<Response>;
-}
 
 export interface Readiness {
   ready: boolean;
@@ -34,39 +23,48 @@ export interface Readiness {
 
 export interface AppDeps {
   counters: Counters;
-  readiness(): Promise<Readiness>;
-  /** Serves public/ (each runtime has its own static handler). */
-  staticFiles?: MiddlewareHandler;
-  /** Widget CORS, badge, site totals and the dashboard's data (src/routes/); off when absent. */
-  embed?: EmbedDeps;
-  /** Rate limits, origin allowlist, socket caps; absent only in tests of the bare routes. */
-  protection?: Protection;
-  /** ADMIN_TOKEN: enables /admin and protects /metrics. */
-  adminToken?: string;
+  insights: Insights;
+  /** Webhook outbox state for the dashboard; absent where there is no summary. */
+  webhooks?: () => Promise<WebhookSummary>;
+  /** The admin API; mounted only with ADMIN_TOKEN. */
   admin?: Admin;
+  readiness(): Promise<Readiness>;
   /** Prometheus text for /metrics. */
   metrics?: () => string;
+  /** Serves public/ (each runtime has its own static handler). */
+  staticFiles?: MiddlewareHandler;
+  /** Rate limits, origin allowlist, socket caps, proxy rules, admin token. */
+  limits: AdmissionRules;
+  /** The transport's peer address for an HTTP request, from the runtime. */
+  peerAddress(c: Context): string | undefined;
+  /** Without ADMIN_TOKEN, whether a request may read the dashboard's data (default: a loopback peer no proxy speaks for). */
+  isLocal?(c: Context): boolean;
+  /** CORS_ORIGINS: who may read the public JSON API and load the widget's module. */
+  corsOrigins: "*" | readonly string[];
   log: Logger;
 }
 
-function keyFromPath(c: Context): string {
-  return validateKey(strictPathAfter(c.req.url, "/api/counters/"));
+export interface HeadcountApp {
+  /** Every HTTP request but a visit's WebSocket handshake. */
+  http: Hono;
+  /** A visit's WebSocket handshake (routes/admission.ts isVisitUpgrade): refuse, or a Visit to upgrade and bind. */
+  admit(req: UpgradeRequest, peerAddress: string | undefined): Admission;
 }
 
-export function createApp(deps: AppDeps): Hono {
+export function createApp(deps: AppDeps): HeadcountApp {
   const app = new Hono();
-  if (deps.embed) mountCors(app, deps.embed); // first: its headers wrap every answer below
-  if (deps.protection) mountProtection(app, deps.protection);
-  if (deps.embed) mountEmbed(app, deps.counters, deps.embed);
-  if (deps.embed) mountDashboard(app, deps.embed);
-  if (deps.admin && deps.adminToken) mountAdmin(app, deps.admin, deps.adminToken);
+  const token = deps.limits.adminToken;
+  const local = deps.isLocal ?? ((c: Context) => isLocalRequest(c, deps.peerAddress(c)));
+  mountCors(app, deps.corsOrigins); // first: its headers wrap every answer below
+  mountRateLimit(app, deps.limits, deps.peerAddress);
+  mountEmbed(app, deps.counters, deps.insights);
+  mountDashboard(app, deps.insights, deps.webhooks, adminGuard({ adminToken: token, realm: "headcount dashboard", local }));
+  if (deps.admin && token) mountAdmin(app, deps.admin, adminGuard({ adminToken: token, realm: "headcount admin", local }));
 
   if (deps.metrics) {
     const render = deps.metrics;
-    app.get("/metrics", (c) => {
-      if (deps.adminToken && !hasBearer(c, deps.adminToken)) return unauthorized(c, "headcount metrics");
-      return c.text(render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-    });
+    app.use("/metrics", adminGuard({ adminToken: token, realm: "headcount metrics", local }));
+    app.get("/metrics", (c) => c.text(render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }));
   }
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
@@ -77,21 +75,15 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.get("/api/counters", async (c) => c.json(await deps.counters.snapshot(validateKey(strictQuery(c.req.url, "key")))));
-  app.get("/api/counters/:key{.+}", async (c) => c.json(await deps.counters.snapshot(keyFromPath(c))));
+  app.get("/api/counters/:key{.+}", async (c) =>
+    c.json(await deps.counters.snapshot(validateKey(strictPathAfter(c.req.url, "/api/counters/")))),
+  );
 
+  // A handshake never gets here (runtimes hand it to `admit`); a plain GET does.
   app.get("/ws", (c) => {
-    const key = validateKey(strictQuery(c.req.url, "key"));
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      c.header("Upgrade", "websocket");
-      return c.json({ error: "upgrade_required", message: "this endpoint speaks WebSocket only" }, 426);
-    }
-    const problem = checkHandshake(c);
-    if (problem) {
-      for (const [name, value] of Object.entries(problem.headers ?? {})) c.header(name, value);
-      return c.json({ error: "bad_handshake", message: problem.message }, problem.status);
-    }
-    const address = deps.protection ? clientAddress(c, deps.protection) : "unknown";
-    return deps.counters.connect(c, key, strictQuery(c.req.url, "resume") ?? null, address);
+    validateKey(strictQuery(c.req.url, "key"));
+    c.header("Upgrade", "websocket");
+    return c.json({ error: "upgrade_required", message: "this endpoint speaks WebSocket only" }, 426);
   });
 
   if (deps.staticFiles) app.use("/*", deps.staticFiles);
@@ -99,15 +91,12 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
   app.onError((err, c) => {
-    if (err instanceof HeadcountError) {
-      return c.json({ error: err.code, message: err.message }, err.status as 400);
-    }
-    if (err instanceof URIError) {
-      return c.json({ error: "bad_request", message: "malformed percent-encoding in URL" }, 400);
-    }
+    if (err instanceof HeadcountError) return c.json({ error: err.code, message: err.message }, err.status as 400);
+    if (err instanceof HTTPException) return err.getResponse();
+    if (err instanceof URIError) return c.json({ error: "bad_request", message: "malformed percent-encoding in URL" }, 400);
     deps.log.error("request failed", { err, path: c.req.path });
     return c.json({ error: "internal", message: "internal error" }, 500);
   });
 
-  return app;
+  return { http: app, admit: (req, peerAddress) => admit(req, peerAddress, deps.limits) };
 }

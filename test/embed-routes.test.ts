@@ -1,32 +1,41 @@
 import { describe, expect, it } from "vitest";
-import { createApp, type Counters } from "../src/app.ts";
+import { createApp, type AppDeps } from "../src/app.ts";
+import { RateLimiter } from "../src/core/rate-limiter.ts";
 import { silentLogger } from "../src/core/testing.ts";
-import type { EmbedDeps, Stats } from "../src/routes/ports.ts";
+import type { Counters, Insights } from "../src/routes/insights.ts";
 
-// The embed and dashboard routes on the bare app (app.request), with fake
-// capabilities: the contract Workers has to meet too.
+// The embed and dashboard routes on the bare app (app.http.request), with
+// fake capabilities: the contract Workers has to meet too. The peer address
+// comes from the request's env, as a runtime would give it.
+
+const LOCAL = { peer: "127.0.0.1" };
+const REMOTE = { peer: "203.0.113.9" };
 
 const MARKUP = `/<img src=x onerror="alert(1)"><b>&amp;`;
 const TOKEN = "dashboard-token-0123456789";
 
-function setup(embed: Partial<EmbedDeps> = {}) {
+function setup(embed: { corsOrigins?: AppDeps["corsOrigins"]; adminToken?: string } = {}) {
   const totals = new Map<string, number>([["/", 1234], [MARKUP, 7], ["/blog/a", 5]]);
   const counters: Counters = {
     snapshot: async (key) => ({ key, total: totals.get(key) ?? 0, online: 0 }),
-    connect: () => new Response(null, { status: 500 }),
   };
   const calls: string[] = [];
-  const stats: Stats = {
+  const insights: Insights = {
     top: async (limit) => (calls.push(`top ${limit}`), [{ key: "/", total: 1234, online: 2 }]),
     history: async (key, minutes) => (calls.push(`history ${key} ${minutes}`), [{ minute: 60_000, visits: 3 }]),
     site: async (prefix) => (calls.push(`site ${prefix}`), { prefix, total: 1246, keys: 3, online: 2, settleMs: 0 }),
   };
-  const app = createApp({
+  const limiter = new RateLimiter({ burst: 1_000_000, perSec: 1_000_000 });
+  const { http } = createApp({
     counters,
+    insights,
     readiness: async () => ({ ready: true }),
     log: silentLogger,
-    embed: { stats, corsOrigins: "*", adminToken: undefined, ...embed },
+    limits: { limiter, allowedOrigins: "*", adminToken: embed.adminToken, now: () => Date.now() },
+    peerAddress: (c) => (c.env as { peer?: string } | undefined)?.peer,
+    corsOrigins: embed.corsOrigins ?? "*",
   });
+  const app = { request: (path: string, init: RequestInit = {}, env: { peer: string } = LOCAL) => http.request(path, init, env) };
   return { app, calls };
 }
 
@@ -96,7 +105,19 @@ describe("GET /api/site", () => {
 });
 
 describe("dashboard data", () => {
-  it("is open without ADMIN_TOKEN", async () => {
+  it("without ADMIN_TOKEN, is open to this machine only (a loopback peer no proxy speaks for)", async () => {
+    const { app, calls } = setup();
+    for (const path of ["/api/top", "/api/history?key=/", "/api/webhooks"]) {
+      const remote = await app.request(path, {}, REMOTE);
+      expect(remote.status, path).toBe(403);
+      expect(await remote.json(), path).toMatchObject({ error: "admin_token_required" });
+      const proxied = await app.request(path, { headers: { "X-Forwarded-For": "203.0.113.9" } }, LOCAL);
+      expect(proxied.status, path).toBe(403);
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it("is readable from this machine without ADMIN_TOKEN", async () => {
     const { app, calls } = setup();
     const top = await app.request("/api/top?limit=5");
     expect(top.status).toBe(200);
@@ -109,11 +130,16 @@ describe("dashboard data", () => {
 
   it("wants the bearer token when ADMIN_TOKEN is set", async () => {
     const { app, calls } = setup({ adminToken: TOKEN });
-    for (const auth of [undefined, "Bearer wrong-token-0123456789", `Basic ${TOKEN}`, `Bearer ${TOKEN}x`]) {
+    for (const auth of [undefined, "Bearer wrong-token-0123456789", `Bearer ${TOKEN}x`]) {
       const res = await app.request("/api/top", { headers: auth ? { Authorization: auth } : {} });
       expect(res.status, String(auth)).toBe(401);
       expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      expect(await res.json()).toMatchObject({ error: "unauthorized" });
     }
+    // Another scheme is a malformed request for a bearer token (RFC 6750 §3.1: invalid_request, 400).
+    const basic = await app.request("/api/top", { headers: { Authorization: `Basic ${TOKEN}` } });
+    expect(basic.status).toBe(400);
+    expect(basic.headers.get("www-authenticate")).toMatch(/^Bearer error="invalid_request"/);
     expect(calls).toEqual([]);
     const ok = await app.request("/api/history?key=/", { headers: { Authorization: `Bearer ${TOKEN}` } });
     expect(ok.status).toBe(200);

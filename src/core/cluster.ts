@@ -31,10 +31,6 @@ interface PresenceMessage {
 /** NOTIFY payloads are limited to 8000 bytes; stay well under. */
 const MAX_PAYLOAD_CHARS = 7000;
 
-export function encodeTotal(key: string, total: number): string {
-  return JSON.stringify({ k: key, t: total });
-}
-
 export class Cluster {
   readonly #hub: Hub;
   readonly #bus: Bus;
@@ -52,6 +48,7 @@ export class Cluster {
   #heartbeatTimer: TimerHandle | null = null;
   #expiryTimer: TimerHandle | null = null;
   #closed = false;
+  #unsubscribe: (() => void) | null = null;
 
   constructor(hub: Hub, bus: Bus, store: CounterStore, clock: Clock, log: Logger, opts: ClusterOptions) {
     this.#hub = hub;
@@ -71,7 +68,7 @@ export class Cluster {
   }
 
   async start(): Promise<void> {
-    this.#hub.onLocalOnline = (key) => this.#touch(key);
+    this.#unsubscribe = this.#hub.socketsChanged.add((key) => this.#touch(key));
     await this.#bus.start({
       onTotal: (p) => this.#onTotal(p),
       onPresence: (p) => this.#onPresence(p),
@@ -84,7 +81,7 @@ export class Cluster {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#hub.onLocalOnline = null;
+    this.#unsubscribe?.();
     for (const t of [this.#deltaTimer, this.#heartbeatTimer, this.#expiryTimer]) if (t !== null) this.#clock.clearTimeout(t);
     // Tell the others at once rather than letting them wait for the TTL.
     const gone = [...this.#published.keys()].map((k): [string, number] => [k, 0]);
@@ -140,7 +137,7 @@ export class Cluster {
     if (reconnected) this.#log.info("bus reconnected; resyncing");
     // Ask the others for their presence and tell them ours.
     await this.#send({ i: this.#opts.instanceId, r: 1, q: 1 }, this.#snapshot()).catch(() => {});
-    const keys = [...this.#hub.rooms.values()].filter((r) => r.peers.size > 0).map((r) => r.key);
+    const keys = [...this.#hub.rooms()].filter((r) => r.peers.size > 0).map((r) => r.key);
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
       try {
@@ -164,7 +161,7 @@ export class Cluster {
     this.#deltaTimer = null;
     const pairs: Array<[string, number]> = [];
     for (const key of this.#dirty) {
-      const n = this.#hub.rooms.get(key)?.peers.size ?? 0;
+      const n = this.#hub.room(key)?.peers.size ?? 0;
       if ((this.#published.get(key) ?? 0) === n) continue;
       pairs.push([key, n]);
     }
@@ -174,7 +171,7 @@ export class Cluster {
 
   #snapshot(): Array<[string, number]> {
     const pairs: Array<[string, number]> = [];
-    for (const room of this.#hub.rooms.values()) if (room.peers.size > 0) pairs.push([room.key, room.peers.size]);
+    for (const room of this.#hub.rooms()) if (room.peers.size > 0) pairs.push([room.key, room.peers.size]);
     return pairs;
   }
 

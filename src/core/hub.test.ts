@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { Hub, loopFanout, type HubOptions, type Session } from "./hub.ts";
+import { Hub, loopFanout, type HubOptions } from "./hub.ts";
+import { hubMetrics, Registry } from "./metrics.ts";
 import { verifyResumeToken } from "./resume.ts";
-import { Room, Rooms } from "./rooms.ts";
+import type { Session } from "./room.ts";
 import { FakeClock, FakePeer, FakeStore, fakeSigner, settle, silentLogger } from "./testing.ts";
 
 type Msg = Record<string, unknown>;
@@ -10,22 +11,23 @@ function setup(initial: Record<string, number> = {}, opts: Partial<HubOptions> =
   const store = new FakeStore(initial);
   const clock = new FakeClock();
   const signer = fakeSigner();
+  const metrics = hubMetrics(new Registry());
   const hub = new Hub(
-    { store, fanout: loopFanout, clock, signer, log: silentLogger },
-    { broadcastIntervalMs: 25, commitTimeoutMs: 1000, resumeTtlS: 3600, ...opts },
+    { store, fanout: loopFanout, clock, signer, log: silentLogger, metrics },
+    { broadcastIntervalMs: 25, commitTimeoutMs: 1000, resumeTtlS: 3600, messageBurst: 10, messagePerSec: 1, ...opts },
   );
   let n = 0;
   /** Opens a socket; closing the fake peer plays the adapter calling session.close(). */
   const join = (key: string, token: string | null = null): { peer: FakePeer; session: Session } => {
     const peer = new FakePeer(`p${++n}`);
-    const session = hub.open(peer, key, token);
+    const session = hub.admit(peer, key, token);
     peer.onClose = () => session.close();
     return { peer, session };
   };
   /** Lets commits finish and every due broadcast go out, moving time on by `ms`. */
   const quiet = (ms = 100) => clock.advanceAsync(ms);
   const nowS = () => Math.floor(clock.now() / 1000);
-  return { store, clock, signer, hub, join, quiet, nowS };
+  return { store, clock, signer, hub, join, quiet, nowS, metrics };
 }
 
 const counts = (p: FakePeer): Msg[] => p.ofType("count");
@@ -37,7 +39,7 @@ const hello = (p: FakePeer): Msg => {
 
 describe("Hub: counting and hello", () => {
   it("greets a joiner once its visit commits, with visitor, resume token, total, online and seq", async () => {
-    const { hub, join, quiet, signer, nowS, store } = setup({ "/": 123 });
+    const { join, quiet, signer, nowS, store, metrics } = setup({ "/": 123 });
     const a = join("/");
     expect(a.peer.sent).toEqual([]);
     await settle();
@@ -57,7 +59,7 @@ describe("Hub: counting and hello", () => {
 
     await quiet();
     expect(counts(a.peer)).toEqual([{ type: "count", key: "/", total: 124, online: 1, seq: 1 }]);
-    expect(hub.stats).toEqual({ visitsCommitted: 1, commits: 1, resumes: 0 });
+    expect([metrics.visits.value, metrics.commits.value, metrics.resumes.value]).toEqual([1, 1, 0]);
   });
 
   it("sends a first joiner nothing before the store resolves", async () => {
@@ -122,7 +124,7 @@ describe("Hub: counting and hello", () => {
     expect(b.peer.sent).toEqual([]);
     expect(store.data.get("/")).toBe(2);
     expect(counts(a.peer).at(-1)).toMatchObject({ total: 2, online: 1 });
-    expect(hub.rooms.get("/")!.online).toBe(1);
+    expect(hub.room("/")!.online).toBe(1);
   });
 
   it("refuses a visit with 1013 when it cannot be committed in time", async () => {
@@ -154,8 +156,8 @@ describe("Hub: rooms and online", () => {
     await quiet();
     expect(a.peer.sent).toEqual([{ type: "count", key: "/a", total: 2, online: 2, seq: 2 }]);
     expect(b.peer.sent).toEqual([]);
-    expect(hub.rooms.get("/a")!.online).toBe(2);
-    expect(hub.rooms.get("/b")!.online).toBe(1);
+    expect(hub.room("/a")!.online).toBe(2);
+    expect(hub.room("/b")!.online).toBe(1);
 
     c.session.close();
     const cSeen = c.peer.sent.length;
@@ -164,8 +166,8 @@ describe("Hub: rooms and online", () => {
     expect(a.peer.sent).toHaveLength(2);
     expect(b.peer.sent).toEqual([]);
     expect(c.peer.sent).toHaveLength(cSeen);
-    expect(hub.rooms.get("/a")!.online).toBe(1);
-    expect(hub.rooms.sockets).toBe(2);
+    expect(hub.room("/a")!.online).toBe(1);
+    expect(hub.sockets).toBe(2);
   });
 
   it("closing twice counts once", async () => {
@@ -176,7 +178,7 @@ describe("Hub: rooms and online", () => {
     b.session.close();
     b.session.close();
     await quiet();
-    expect(hub.rooms.get("/")!.online).toBe(1);
+    expect(hub.room("/")!.online).toBe(1);
     expect(counts(a.peer).at(-1)).toMatchObject({ online: 1 });
   });
 
@@ -186,8 +188,8 @@ describe("Hub: rooms and online", () => {
     await quiet();
     a.session.close();
     await quiet();
-    expect(hub.rooms.get("/gone")).toBeUndefined();
-    expect(hub.rooms.size).toBe(0);
+    expect(hub.room("/gone")).toBeUndefined();
+    expect([...hub.rooms()].length).toBe(0);
   });
 
   it("adds other instances' sockets to online", async () => {
@@ -204,7 +206,7 @@ describe("Hub: rooms and online", () => {
     await quiet();
     expect(counts(a.peer).at(-1)).toMatchObject({ online: 2 });
     hub.observeRemoteOnline("/elsewhere", 0);
-    expect(hub.rooms.get("/elsewhere")).toBeUndefined();
+    expect(hub.room("/elsewhere")).toBeUndefined();
   });
 
   it("answers ping with pong and closes on bad client messages", async () => {
@@ -315,7 +317,7 @@ describe("Hub: coalesced broadcast", () => {
     hub.observeTotal("/", 5);
     await quiet();
     expect(a.peer.sent).toEqual([]);
-    expect(hub.rooms.get("/")!.total).toBe(5);
+    expect(hub.room("/")!.total).toBe(5);
 
     hub.observeTotal("/", 9);
     await quiet();
@@ -327,13 +329,13 @@ describe("Hub: coalesced broadcast", () => {
     await quiet();
     expect(hello(b.peer)).toMatchObject({ total: 9, visitor: 6 });
     expect(counts(a.peer).map((m) => m.total)).toEqual([9, 9]);
-    expect(hub.rooms.get("/")!.total).toBe(9);
+    expect(hub.room("/")!.total).toBe(9);
   });
 
   it("ignores totals for keys nobody here watches", () => {
     const { hub } = setup();
     hub.observeTotal("/nobody", 10);
-    expect(hub.rooms.get("/nobody")).toBeUndefined();
+    expect(hub.room("/nobody")).toBeUndefined();
   });
 });
 
@@ -345,20 +347,20 @@ describe("Hub: resume tokens", () => {
     const token = hello(a.peer).resume as string;
     a.session.close();
     await env.quiet();
-    expect(env.hub.rooms.get("/")).toBeUndefined();
+    expect(env.hub.room("/")).toBeUndefined();
     expect(env.store.calls).toEqual([{ "/": 1 }]);
     return { ...env, token };
   }
 
   it("a valid token for the same key does not count a new visit", async () => {
-    const { join, quiet, store, token, hub } = await firstVisit();
+    const { join, quiet, store, token, metrics } = await firstVisit();
     const again = join("/", token);
     await quiet();
     expect(store.calls).toEqual([{ "/": 1 }]);
     expect(store.data.get("/")).toBe(42);
     expect(store.totalsCalls).toEqual([["/"]]); // the room was gone, so its total was loaded
     expect(again.peer.sent[0]).toEqual({ type: "hello", key: "/", total: 42, online: 1, visitor: 42, resume: token, seq: 0 });
-    expect(hub.stats.resumes).toBe(1);
+    expect(metrics.resumes.value).toBe(1);
   });
 
   it("a resume into a live room needs no query", async () => {
@@ -382,7 +384,7 @@ describe("Hub: resume tokens", () => {
     const h = hello(j.peer);
     expect(h.visitor).toBe(visitor);
     expect(h.resume).not.toBe(token);
-    expect(env.hub.stats.resumes).toBe(0);
+    expect(env.metrics.resumes.value).toBe(0);
   }
 
   it("a token for another key counts a new visit", async () => {
@@ -443,7 +445,7 @@ describe("Hub: shutdown", () => {
     expect(c.peer.closed).toEqual({ code: 1001, reason: "server is shutting down" });
     await settle();
     expect(store.calls).toEqual([{ "/": 1, "/b": 1 }, { "/": 1 }]);
-    expect(hub.rooms.get("/")!.online).toBe(2);
+    expect(hub.room("/")!.online).toBe(2);
 
     store.commitHeld();
     await draining;
@@ -455,7 +457,7 @@ describe("Hub: shutdown", () => {
     const closed = hub.closeAll();
     expect(closed).toBe(3);
     for (const p of [a.peer, b.peer, z.peer]) expect(p.closed).toEqual({ code: 1001, reason: "server shutting down" });
-    expect(hub.rooms.sockets).toBe(0);
+    expect(hub.sockets).toBe(0);
 
     const d = join("/");
     expect(d.peer.closed?.code).toBe(1001);
@@ -476,36 +478,5 @@ describe("Hub: shutdown", () => {
     expect(drained).toBe(true);
     expect(hello(a.peer)).toMatchObject({ visitor: 1 });
     expect(store.data.get("/")).toBe(1);
-  });
-});
-
-describe("Room and Rooms", () => {
-  it("observeTotal only moves forward and reports the first value", () => {
-    const room = new Room("/");
-    expect(room.totalKnown).toBe(false);
-    expect(room.observeTotal(0)).toBe(true);
-    expect(room.totalKnown).toBe(true);
-    expect(room.observeTotal(0)).toBe(false);
-    expect(room.observeTotal(10)).toBe(true);
-    expect(room.observeTotal(9)).toBe(false);
-    expect(room.total).toBe(10);
-  });
-
-  it("online is local sockets plus remote ones, and release keeps rooms in use", () => {
-    const rooms = new Rooms();
-    const room = rooms.getOrCreate("/");
-    expect(rooms.getOrCreate("/")).toBe(room);
-    const p = new FakePeer();
-    room.peers.add(p);
-    room.remoteOnline = 2;
-    expect(room.online).toBe(3);
-    expect(rooms.sockets).toBe(1);
-    room.peers.delete(p);
-    rooms.release(room);
-    expect(rooms.get("/")).toBe(room);
-    room.remoteOnline = 0;
-    rooms.release(room);
-    expect(rooms.get("/")).toBeUndefined();
-    expect(rooms.size).toBe(0);
   });
 });

@@ -20,19 +20,22 @@ interface Metric {
   render(out: string[]): void;
 }
 
+/** Only goes up. Either incremented in place, or read when scraped from a count kept elsewhere. */
 export class Counter implements Metric {
   value = 0;
   readonly name: string;
   readonly help: string;
-  constructor(name: string, help: string) {
+  readonly #read: (() => number) | undefined;
+  constructor(name: string, help: string, read?: () => number) {
     this.name = name;
     this.help = help;
+    this.#read = read;
   }
   inc(n = 1): void {
     this.value += n;
   }
   render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, `${this.name} ${this.value}`);
+    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, `${this.name} ${this.#read ? this.#read() : this.value}`);
   }
 }
 
@@ -110,6 +113,7 @@ export function hubMetrics(registry: Registry) {
     ),
     refusedVisits: registry.add(new Counter("headcount_visits_refused_total", "Visits refused because they could not be committed in time")),
     messageRateClosures: registry.add(new Counter("headcount_message_rate_closures_total", "Sockets closed for sending too many messages")),
+    resumes: registry.add(new Counter("headcount_resumes_total", "Reconnects that presented a valid resume token (not counted as visits)")),
   };
 }
 

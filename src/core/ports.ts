@@ -7,11 +7,13 @@ export interface Peer {
   send(text: string): void;
   close(code: number, reason: string): void;
   /**
-   * Called just before the hello: from here on the peer receives the key's
-   * counts. Adapters whose fan-out is native (Bun topics) subscribe here, so
-   * a joiner hears nothing before its own visit has committed.
+   * Called just before the hello, once the visit has committed (or the resume
+   * token was accepted): from here on the peer receives the key's counts.
+   * Adapters whose fan-out is native subscribe here (Bun topics), so a joiner
+   * hears nothing before its own visit; a Durable Object keeps the numbers in
+   * the socket's attachment, which survives hibernation.
    */
-  watch?(): void;
+  greeted?(visitor: number, resume: string): void;
 }
 
 /** Durable counter storage. `increment` is one atomic statement per call. */
@@ -100,7 +102,8 @@ export interface Outbox {
   /** Writes an online event if the rule is armed for the key, and disarms it. */
   fireOnline(ruleId: string, key: string, threshold: number, online: number, total: number): Promise<boolean>;
   rearm(ruleId: string, key: string): Promise<void>;
-  stats(): Promise<{ pending: number; delivered: number; dead: number }>;
+  /** How many events are pending, delivered and dead, for the dashboard. */
+  summary(): Promise<{ pending: number; delivered: number; dead: number }>;
   /** The newest dead events, for the dashboard. */
   recentDead(limit: number): Promise<Array<{ id: string; key: string; attempts: number; lastError: string | null }>>;
 }

@@ -36,7 +36,7 @@ class MemoryOutbox implements Outbox {
     return false;
   }
   async rearm(): Promise<void> {}
-  async stats() {
+  async summary() {
     return { pending: this.pending.length, delivered: this.delivered_.length, dead: 0 };
   }
   async recentDead() {
@@ -120,5 +120,34 @@ describe("WebhookWorker", () => {
     expect(poster.inFlight(fast.origin)).toBe(2);
     expect(outbox.pending.filter((e) => e.ruleId !== fast.id)).toHaveLength(3);
     await stop(worker, clock);
+  });
+
+  it("deliverDue (a Durable Object's alarm) delivers everything due under the same per-receiver cap, and reports the earliest retry", async () => {
+    const clock = new FakeClock();
+    const outbox = new MemoryOutbox();
+    const poster = new HeldPoster();
+    outbox.add(slow.id, 5);
+    outbox.add(fast.id, 1);
+    const failing: HttpPoster = {
+      post: async (url) => (url.includes("fast") ? 500 : poster.post(url)),
+      close: async () => {},
+    };
+    const worker = new WebhookWorker(rules, outbox, failing, () => "sig", clock, silentLogger, OPTS);
+    let result: number | null | undefined;
+    const done = worker.deliverDue().then((r) => (result = r));
+    let maxSlow = 0;
+    for (let i = 0; i < 50 && result === undefined; i++) {
+      await settle();
+      maxSlow = Math.max(maxSlow, poster.inFlight(slow.origin));
+      if (poster.inFlight(slow.origin) > 0) poster.release(slow.origin);
+    }
+    await done;
+    expect(maxSlow).toBe(OPTS.perOrigin);
+    expect(outbox.delivered_).toHaveLength(5);
+    expect(outbox.pending).toHaveLength(0);
+    // The fast receiver failed once: it is due again after the first backoff (50-100 ms), not now and not never.
+    expect(result).toBeGreaterThanOrEqual(clock.now() + OPTS.retryBaseMs / 2);
+    expect(result).toBeLessThanOrEqual(clock.now() + OPTS.retryBaseMs);
+    expect(clock.pendingTimers).toBe(0); // no pool timer: the caller schedules itself
   });
 });

@@ -47,14 +47,14 @@ export function signatureHeader(hmac: HmacHex, secret: string, body: string, uni
   return `t=${unixSeconds},v1=${hmac(secret, `${unixSeconds}.${body}`)}`;
 }
 
-export interface WebhookStats {
+export interface WebhookCounts {
   delivered: number;
   failedAttempts: number;
   dead: number;
 }
 
 export class WebhookWorker {
-  readonly stats: WebhookStats = { delivered: 0, failedAttempts: 0, dead: 0 };
+  readonly counts: WebhookCounts = { delivered: 0, failedAttempts: 0, dead: 0 };
   readonly #rules: Map<string, WebhookRule>;
   readonly #outbox: Outbox;
   readonly #http: HttpPoster;
@@ -70,6 +70,10 @@ export class WebhookWorker {
   #timer: TimerHandle | null = null;
   #stopping = false;
   #polling = false;
+  /** Started as a pool (start()), rather than run by a caller (deliverDue()). */
+  #pool = false;
+  /** Earliest retry of a failure since the last deliverDue() began (epoch ms). */
+  #retryAt: number | null = null;
 
   constructor(rules: readonly WebhookRule[], outbox: Outbox, http: HttpPoster, hmac: HmacHex, clock: Clock, log: Logger, opts: WebhookWorkerOptions) {
     this.#rules = new Map(rules.map((r) => [r.id, r]));
@@ -86,8 +90,27 @@ export class WebhookWorker {
     return this.#inFlight.size;
   }
 
+  /** The pool (Node, Bun, Deno): polls the outbox every `pollMs`, and at once whenever a slot frees up. */
   start(): void {
+    this.#pool = true;
     this.#schedule(0);
+  }
+
+  /**
+   * One run over everything due now, for a caller that schedules itself (a
+   * Durable Object's alarm): claims and delivers with the same slots and
+   * per-receiver caps as the pool until nothing due is left. Resolves with
+   * the earliest time a failed event is due again, or null.
+   */
+  async deliverDue(): Promise<number | null> {
+    this.#retryAt = null;
+    for (;;) {
+      const claimed = await this.#claim();
+      if (this.#inFlight.size === 0) break;
+      await Promise.race(this.#inFlight);
+      if (claimed === 0 && this.#inFlight.size === 0) break;
+    }
+    return this.#retryAt;
   }
 
   /** Stops claiming, then waits for deliveries in flight until `deadlineMs` from now. */
@@ -112,6 +135,17 @@ export class WebhookWorker {
     this.#polling = true;
     let more = false;
     try {
+      more = (await this.#claim()) > 0;
+    } finally {
+      this.#polling = false;
+    }
+    this.#schedule(more ? 0 : this.#opts.pollMs);
+  }
+
+  /** Claims what the free slots allow, per receiver, and starts delivering; returns how many were claimed when a claim came back full (more may be due), else 0. */
+  async #claim(): Promise<number> {
+    let full = 0;
+    try {
       // One claim per receiver, never more than its free slots, so a slow receiver holds only
       // its own slots and no receiver gets more than `perOrigin` at once, whatever the
       // runtime's HTTP client pools. The first origin asked rotates, so none always goes first.
@@ -126,14 +160,12 @@ export class WebhookWorker {
         const events = await this.#outbox.claim(slots, this.#opts.lockMs, this.#byOrigin.get(origin)!);
         for (const e of events) this.#start(e);
         // A full claim suggests more are due.
-        if (events.length === slots) more = true;
+        if (events.length === slots) full += events.length;
       }
     } catch (err) {
       this.#log.warn("webhook: claim failed", { err });
-    } finally {
-      this.#polling = false;
     }
-    this.#schedule(more ? 0 : this.#opts.pollMs);
+    return full;
   }
 
   #start(e: OutboxEvent): void {
@@ -145,17 +177,21 @@ export class WebhookWorker {
       const n = (this.#perOrigin.get(origin) ?? 1) - 1;
       if (n <= 0) this.#perOrigin.delete(origin);
       else this.#perOrigin.set(origin, n);
-      this.#schedule(0); // a slot is free
+      if (this.#pool) this.#schedule(0); // a slot is free
     });
     this.#inFlight.add(run);
   }
 
   async #deliver(e: OutboxEvent, rule: WebhookRule | undefined): Promise<void> {
     const outcome = await deliverEvent(e, rule, this.#outbox, this.#http, this.#hmac, this.#clock, this.#log, this.#opts);
-    if (outcome.result === "delivered") this.stats.delivered++;
+    if (outcome.result === "retry") {
+      const at = this.#clock.now() + outcome.retryInMs;
+      this.#retryAt = this.#retryAt === null ? at : Math.min(this.#retryAt, at);
+    }
+    if (outcome.result === "delivered") this.counts.delivered++;
     else {
-      if (rule) this.stats.failedAttempts++;
-      if (outcome.result === "dead") this.stats.dead++;
+      if (rule) this.counts.failedAttempts++;
+      if (outcome.result === "dead") this.counts.dead++;
     }
   }
 }

@@ -130,7 +130,7 @@ export async function openDurableSqlite(storage: DurableObjectStorage, opts: Dur
       await storage.sync();
     },
 
-    async stats() {
+    async summary() {
       const r = db.all<Row>(sql`
         select sum(status = 'pending') as pending, sum(status = 'delivered') as delivered, sum(status = 'dead') as dead
         from ${webhookOutbox}`)[0] ?? {};

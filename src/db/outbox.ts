@@ -81,7 +81,7 @@ export function sqlOutbox(db: SqlExecutor): Outbox {
       }));
     },
 
-    async stats() {
+    async summary() {
       const rows = rowsOf(
         await db.execute(sql`
           select count(*) filter (where status = 'pending')::int as pending,

@@ -1,7 +1,6 @@
-import type { Hono } from "hono";
+import type { Hono, MiddlewareHandler } from "hono";
 import { HeadcountError } from "../core/errors.ts";
 import { validateKey } from "../core/keys.ts";
-import { hasBearer, unauthorized } from "./auth.ts";
 import { strictPathAfter } from "./params.ts";
 
 // The admin API, only mounted when ADMIN_TOKEN is set: list keys with totals,
@@ -27,12 +26,13 @@ function whole(raw: string | undefined, fallback: number, max: number, name: str
   return Number(raw);
 }
 
-export function mountAdmin(app: Hono, admin: Admin, token: string): void {
+/** `guard` is the bearer-token check: the admin API is only mounted when ADMIN_TOKEN is set. */
+export function mountAdmin(app: Hono, admin: Admin, guard: MiddlewareHandler): void {
   app.use("/admin/*", async (c, next) => {
     c.header("Cache-Control", "no-store");
-    if (!hasBearer(c, token)) return unauthorized(c, "headcount admin");
-    return next();
+    await next();
   });
+  app.use("/admin/*", guard);
 
   app.get("/admin/counters", async (c) => {
     const limit = whole(c.req.query("limit"), 100, 1000, "limit");

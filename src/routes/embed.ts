@@ -1,9 +1,8 @@
 import type { Hono } from "hono";
 import { cors } from "hono/cors";
-import type { Counters } from "../app.ts";
 import { renderBadge } from "../core/badge.ts";
 import { validateKey } from "../core/keys.ts";
-import type { EmbedDeps } from "./ports.ts";
+import type { Counters, Insights } from "./insights.ts";
 import { strictPathAfter, strictQuery } from "./params.ts";
 
 // Everything another site uses: CORS on the public read-only API and on the
@@ -16,9 +15,9 @@ const PUBLIC_PATHS = ["/api/counters", "/api/counters/*", "/api/site", "/badge/*
 export const PUBLIC_MAX_AGE_S = 30;
 
 /** Mount before everything else, so every answer on these paths (a 429 too) is readable by the page. */
-export function mountCors(app: Hono, deps: Pick<EmbedDeps, "corsOrigins">): void {
+export function mountCors(app: Hono, corsOrigins: "*" | readonly string[]): void {
   const policy = cors({
-    origin: deps.corsOrigins === "*" ? "*" : [...deps.corsOrigins],
+    origin: corsOrigins === "*" ? "*" : [...corsOrigins],
     allowMethods: ["GET", "HEAD", "OPTIONS"],
     maxAge: 600,
   });
@@ -26,14 +25,13 @@ export function mountCors(app: Hono, deps: Pick<EmbedDeps, "corsOrigins">): void
 }
 
 /** Mount after the rate limits, so they apply to the badge and the site total too. */
-export function mountEmbed(app: Hono, counters: Counters, deps: EmbedDeps): void {
-
-  // /api/site?prefix=/blog/ -> { prefix, total, keys, online }. No prefix: every key.
+export function mountEmbed(app: Hono, counters: Counters, insights: Insights): void {
+  // /api/site?prefix=/blog/ -> { prefix, total, keys, online, settleMs }. No prefix: every key.
   app.get("/api/site", async (c) => {
     const raw = strictQuery(c.req.url, "prefix") ?? "";
     const prefix = raw === "" ? "" : validateKey(raw);
     c.header("Cache-Control", `public, max-age=${PUBLIC_MAX_AGE_S}`);
-    return c.json(await deps.stats.site(prefix));
+    return c.json(await insights.site(prefix));
   });
 
   // /badge/<url-encoded key>.svg, e.g. /badge/%2Fblog%2Fhello.svg. Shows the total; it counts nothing

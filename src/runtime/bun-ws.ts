@@ -1,31 +1,33 @@
 /// <reference types="bun" />
 import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
-import type { Context } from "hono";
-import type { UpgradeSocket } from "../counters.ts";
-import type { Session } from "../core/hub.ts";
+import type { HeadcountApp } from "../app.ts";
 import type { Fanout, Peer } from "../core/ports.ts";
 import { MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
+import type { Session } from "../core/room.ts";
+import { isVisitUpgrade, type Visit } from "../routes/admission.ts";
+import type { BindVisit } from "../server/visits.ts";
 
-// A thin WebSocket adapter for Bun (https://bun.com/docs/runtime/http/websockets):
-// the upgrade request goes through the Hono app like any other, Bun.serve's
-// `server.upgrade` carries the accept callback in `ws.data`, and the socket is
-// bound straight to a core Session when it opens. Every socket subscribes to
-// its key's topic when it gets its hello, so a count goes out with one native `server.publish`
-// instead of a loop over peers (DESIGN.md §5).
+// Bun's WebSocket adapter (https://bun.com/docs/runtime/http/websockets): a
+// visit's handshake goes to the app's one decision (app.admit); an accepted
+// one is upgraded by Bun.serve and bound straight to the engine when it
+// opens. A socket subscribes to its key's topic when it gets its hello, so a
+// count goes out with one native `server.publish` (DESIGN.md §5).
 
 interface SocketData {
-  key: string;
-  accept: (peer: Peer) => Session;
+  visit: Visit;
   session: Session | null;
 }
 
 export type BunServer = Server<SocketData>;
 
-/**
- * A socket as core sees it. A class, not an object of closures: one small
- * object per socket instead of four, which is most of what headcount adds per
- * idle connection on Bun (bench "idle memory").
- */
+export interface BunSocketOptions {
+  /** A socket that answers no ping for this long is closed (and leaves online). */
+  heartbeatTimeoutMs: number;
+  /** Unsent bytes a socket may hold; past it Bun closes it (closeOnBackpressureLimit). */
+  maxBufferedBytes: number;
+}
+
+/** One small object per socket: most of what headcount adds per idle connection on Bun. */
 class BunPeer implements Peer {
   readonly #ws: ServerWebSocket<SocketData>;
   constructor(ws: ServerWebSocket<SocketData>) {
@@ -38,28 +40,25 @@ class BunPeer implements Peer {
     if (this.#ws.readyState <= 1) this.#ws.close(code, reason);
   }
   /** Subscribed at the hello, not at open: counts reach a joiner only after its visit commits. */
-  watch(): void {
-    if (this.#ws.readyState === 1) this.#ws.subscribe(this.#ws.data.key);
+  greeted(): void {
+    if (this.#ws.readyState === 1) this.#ws.subscribe(this.#ws.data.visit.key);
   }
-}
-
-export interface BunSocketOptions {
-  /** A socket that answers no ping for this long is closed (and leaves online). */
-  heartbeatTimeoutMs: number;
 }
 
 export function createBunSockets(opts: BunSocketOptions) {
   // A count, not a set of sockets: Bun does the heartbeat, so nothing walks them.
   let sockets = 0;
-  // boot() needs the fanout before Bun.serve has returned the server.
+  // The composition needs the fan-out before Bun.serve has returned the server.
   let server: BunServer | null = null;
+  let bind: BindVisit | null = null;
 
-  const upgrade: UpgradeSocket = (c: Context, key, accept) => {
-    const srv = c.env as BunServer | undefined;
-    if (srv?.upgrade(c.req.raw, { data: { key, accept, session: null } })) {
-      return new Response(null); // ignored by Bun: the 101 is already on its way
-    }
-    return c.json({ error: "upgrade_failed", message: "not an upgrade request" }, 400);
+  /** Bun.serve's fetch: a visit's handshake to app.admit and Bun's upgrade, everything else to the app. */
+  const fetch = (app: HeadcountApp) => (req: Request, srv: BunServer): Response | undefined | Promise<Response> => {
+    if (!isVisitUpgrade(req.url, req.headers.get("upgrade"))) return app.http.fetch(req, srv);
+    const decision = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, srv.requestIP(req)?.address);
+    if (decision.refused) return decision.refused;
+    if (srv.upgrade(req, { data: { visit: decision.visit, session: null } })) return undefined;
+    return Response.json({ error: "upgrade_failed", message: "not a valid WebSocket handshake" }, { status: 400 });
   };
 
   const websocket: WebSocketHandler<SocketData> = {
@@ -70,9 +69,11 @@ export function createBunSockets(opts: BunSocketOptions) {
     idleTimeout: Math.min(960, Math.max(8, Math.ceil(opts.heartbeatTimeoutMs / 1000))),
     sendPings: true,
     perMessageDeflate: false,
+    backpressureLimit: opts.maxBufferedBytes,
+    closeOnBackpressureLimit: true,
     open(ws) {
       sockets++;
-      ws.data.session = ws.data.accept(new BunPeer(ws));
+      ws.data.session = bind!(ws.data.visit, new BunPeer(ws));
     },
     message(ws, data) {
       // Frames over maxPayloadLength never get here, so only binary vs text matters.
@@ -91,22 +92,17 @@ export function createBunSockets(opts: BunSocketOptions) {
     },
   };
 
-  /** Resolves when every accepted socket has closed. */
-  const drained = async (): Promise<void> => {
-    while (sockets > 0) await new Promise((r) => setTimeout(r, 20));
-  };
-
-  /** The client address Bun saw for an HTTP request. */
-  const peerAddress = (c: Context): string | undefined => (c.env as BunServer | undefined)?.requestIP(c.req.raw)?.address;
-
   return {
-    upgrade,
-    peerAddress,
+    fetch,
     websocket,
     fanout,
-    drained,
-    attach(s: BunServer) {
+    /** Resolves when every accepted socket has closed. */
+    drained: async (): Promise<void> => {
+      while (sockets > 0) await new Promise((r) => setTimeout(r, 20));
+    },
+    attach(s: BunServer, b: BindVisit) {
       server = s;
+      bind = b;
     },
   };
 }

@@ -1,52 +1,48 @@
 /// <reference types="bun" />
-// Bun entry: read config, build store and hub, serve, wire shutdown.
-// Run with `bun src/runtime/bun.ts`.
+// Bun entry: read config, build the store and the hub, serve, wire shutdown.
+// Run with `bun src/runtime/bun.ts` (or the single binary `npm run build` makes).
 import { relative } from "node:path";
 import { serveStatic } from "hono/bun";
-import { createApp } from "../app.ts";
-import { ConfigError } from "../core/errors.ts";
+import type { Context } from "hono";
 import { parseConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
-import { boot, PUBLIC_DIR } from "./boot.ts";
-import { handleStopSignals } from "./signals.ts";
+import { startHeadcount } from "../server/compose.ts";
 import { createBunSockets, type BunServer } from "./bun-ws.ts";
+import { fetchPoster } from "./fetch-poster.ts";
+import { exitOnStartupFailure, nodeParts, PUBLIC_DIR } from "./process-parts.ts";
+import { handleStopSignals } from "./signals.ts";
 
 const write = (line: string) => process.stdout.write(line + "\n");
 
 async function main(): Promise<void> {
   const config = parseConfig(Bun.env);
   const log = createLogger(config.logLevel, write, { runtime: "bun", pid: process.pid });
-  const sockets = createBunSockets({ heartbeatTimeoutMs: config.heartbeatTimeoutMs });
-  // In-process fan-out is Bun's topic publish (bun-ws.ts), wired to the server once it exists.
-  const booted = await boot(config, log, sockets.fanout);
-  const app = createApp(
-    booted.appDeps({
-      upgrade: sockets.upgrade,
-      peerAddress: sockets.peerAddress,
-      // hono/bun resolves `root` against the working directory, so make it relative to it.
-      staticFiles: serveStatic({ root: relative(process.cwd(), PUBLIC_DIR) || "." }),
-    }),
-  );
+  const sockets = createBunSockets({ heartbeatTimeoutMs: config.heartbeatTimeoutMs, maxBufferedBytes: config.limits.maxBufferedBytes });
+  const headcount = await startHeadcount(config, log, {
+    ...nodeParts(),
+    // In-process fan-out is Bun's topic publish (bun-ws.ts), wired to the server once it exists.
+    fanout: sockets.fanout,
+    poster: fetchPoster(config.webhooks),
+    peerAddress: (c: Context) => (c.env as BunServer | undefined)?.requestIP(c.req.raw)?.address,
+    // hono/bun resolves `root` against the working directory, so make it relative to it.
+    staticFiles: serveStatic({ root: relative(process.cwd(), PUBLIC_DIR) || "." }),
+  });
   let server: BunServer;
   try {
-    server = Bun.serve({ port: config.port, hostname: config.host, fetch: app.fetch, websocket: sockets.websocket });
+    server = Bun.serve({ port: config.port, hostname: config.host, fetch: sockets.fetch(headcount.app), websocket: sockets.websocket });
   } catch (err) {
-    await booted.store.close();
+    await headcount.abort();
     throw err;
   }
-  sockets.attach(server);
-  log.info("listening", { url: `http://${config.host}:${server.port}`, port: server.port, store: booted.storeKind });
+  sockets.attach(server, headcount.bind);
+  log.info("listening", { url: `http://${config.host}:${server.port}`, port: server.port, store: headcount.storeKind });
 
   handleStopSignals({
     log,
     on: (signal, listener) => process.on(signal, listener),
-    shutdown: () => booted.shutdown(() => void server.stop(), sockets.drained),
+    shutdown: () => headcount.shutdown(() => void server.stop(), sockets.drained),
     exit: (code) => process.exit(code),
   });
 }
 
-main().catch((err: unknown) => {
-  const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
-  write(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "startup failed", err: message }));
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
+main().catch(exitOnStartupFailure(write, (code) => process.exit(code)));

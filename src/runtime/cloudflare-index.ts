@@ -1,6 +1,6 @@
 // The Workers build's cross-key view (issue 6): one Durable Object that every
 // CounterRoom tells its key's total and online-now (at most once a second per
-// room, cloudflare-room.ts #report). It answers what no single key's object
+// room, cloudflare-report.ts). It answers what no single key's object
 // can: the busiest keys, a site total by prefix, and the admin list.
 //
 // On the objects' own SQLite the index's table is the only place that sees
@@ -18,22 +18,15 @@ import { createLogger } from "../core/logger.ts";
 import type { Logger } from "../core/ports.ts";
 import { openHyperdrive, type HyperdriveStore } from "../db/hyperdrive.ts";
 import type { CounterRow } from "../routes/admin.ts";
-import type { KeyNumbers, SiteTotal } from "../routes/ports.ts";
-import { REPORT_INTERVAL_MS, varsOf, type WorkerEnv } from "./cloudflare-room.ts";
+import type { KeyNumbers, SiteTotal } from "../routes/insights.ts";
+import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
+import { REPORT_INTERVAL_MS, type Report } from "./cloudflare-report.ts";
 
 type Row = Record<string, CF.SqlStorageValue>;
 
 /** Online-now (and, on the objects' SQLite, totals) are the rooms' reports: at most one interval plus a hop behind. */
 const SETTLE_MS = REPORT_INTERVAL_MS + 500;
 
-export interface Report {
-  key: string;
-  /** Null when the room has not learnt its total yet (woken by a close): online only. */
-  total: number | null;
-  online: number;
-  /** An administrator set the total: take it even if it is lower. */
-  reset?: boolean;
-}
 
 function order(a: KeyNumbers, b: KeyNumbers): number {
   return b.online - a.online || b.total - a.total || (a.key < b.key ? -1 : 1);
@@ -82,8 +75,8 @@ export class CounterIndex {
         case "/webhooks": {
           const store = this.#store();
           if (!store) return Response.json(null);
-          const [stats, recentDead] = await Promise.all([store.outbox.stats(), store.outbox.recentDead(20)]);
-          return Response.json({ ...stats, recentDead });
+          const [counts, recentDead] = await Promise.all([store.outbox.summary(), store.outbox.recentDead(20)]);
+          return Response.json({ ...counts, recentDead });
         }
       }
       return Response.json({ error: "not_found" }, { status: 404 });

@@ -1,24 +1,23 @@
 /// <reference path="./deno-globals.d.ts" />
-import type { Context } from "hono";
-import type { UpgradeSocket } from "../counters.ts";
-import type { Session } from "../core/hub.ts";
+import type { HeadcountApp } from "../app.ts";
 import type { Peer } from "../core/ports.ts";
-import { MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
+import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
+import type { Session } from "../core/room.ts";
+import { isVisitUpgrade, type Visit } from "../routes/admission.ts";
+import type { BindVisit } from "../server/visits.ts";
 
-// A thin WebSocket adapter for Deno
-// (https://docs.deno.com/api/deno/~/Deno.upgradeWebSocket): the upgrade
-// request goes through the Hono app like any other, and the socket is bound
-// straight to a core Session when it opens. Deno has no frame-size limit to
-// set, so the core Session closes oversized messages with 1009 from the
-// byte length we pass it.
+// Deno's WebSocket adapter (https://docs.deno.com/api/deno/~/Deno.upgradeWebSocket):
+// a visit's handshake goes to the app's one decision (app.admit); an accepted
+// one is upgraded and bound straight to the engine when it opens. Deno has no
+// frame-size limit to set, so the room closes oversized messages with 1009
+// from the byte length passed to it.
 
 const encoder = new TextEncoder();
 
 /**
  * The UTF-8 length of a text frame, exact where it decides anything: a string
  * of n UTF-16 units is n to 3n bytes, so only lengths between a third of the
- * limit and the limit need encoding. Elsewhere `n` is returned, which is
- * exact for the ASCII pings clients send and on the same side of the limit.
+ * limit and the limit need encoding.
  */
 function textBytes(text: string): number {
   const n = text.length;
@@ -29,6 +28,29 @@ function textBytes(text: string): number {
 export interface DenoSocketOptions {
   /** A socket that answers no ping for this long is closed (and leaves online). */
   heartbeatTimeoutMs: number;
+  /** Unsent bytes a socket may hold; past it the reader is too slow and is cut. */
+  maxBufferedBytes: number;
+}
+
+class DenoPeer implements Peer {
+  readonly #ws: WebSocket;
+  readonly #maxBuffered: number;
+  constructor(ws: WebSocket, maxBuffered: number) {
+    this.#ws = ws;
+    this.#maxBuffered = maxBuffered;
+  }
+  send(text: string): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    if (this.#ws.bufferedAmount > this.#maxBuffered) {
+      this.#ws.close(CloseCode.policy, "too slow: messages not read");
+      return;
+    }
+    this.#ws.send(text);
+  }
+  close(code: number, reason: string): void {
+    // Deno lets a server socket send any close code (a browser's only 1000 and 3000-4999).
+    if (this.#ws.readyState <= WebSocket.OPEN) this.#ws.close(code, reason);
+  }
 }
 
 export function createDenoSockets(opts: DenoSocketOptions) {
@@ -36,20 +58,12 @@ export function createDenoSockets(opts: DenoSocketOptions) {
   const idleTimeout = Math.max(1, Math.ceil(opts.heartbeatTimeoutMs / 1000));
   const open = new Set<WebSocket>();
 
-  const bind = (ws: WebSocket, accept: (peer: Peer) => Session): void => {
+  const bindSocket = (ws: WebSocket, visit: Visit, bind: BindVisit): void => {
     let session: Session | null = null;
     ws.binaryType = "arraybuffer";
     ws.onopen = () => {
       open.add(ws);
-      session = accept({
-        send(text) {
-          if (ws.readyState === WebSocket.OPEN) ws.send(text);
-        },
-        close(code, reason) {
-          // Deno lets a server socket send any close code (a browser's only 1000 and 3000-4999).
-          if (ws.readyState <= WebSocket.OPEN) ws.close(code, reason);
-        },
-      });
+      session = bind(visit, new DenoPeer(ws, opts.maxBufferedBytes));
     };
     ws.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
       const data = event.data;
@@ -64,25 +78,26 @@ export function createDenoSockets(opts: DenoSocketOptions) {
     ws.onerror = () => {};
   };
 
-  const upgrade: UpgradeSocket = (c: Context, _key, accept) => {
+  /** Deno.serve's handler: a visit's handshake to app.admit and Deno's upgrade, everything else to the app. */
+  const handler = (app: HeadcountApp, bind: BindVisit) => (req: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
+    if (!isVisitUpgrade(req.url, req.headers.get("upgrade"))) return app.http.fetch(req, info);
+    const decision = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, info.remoteAddr.hostname);
+    if (decision.refused) return decision.refused;
     let upgraded: { socket: WebSocket; response: Response };
     try {
-      upgraded = Deno.upgradeWebSocket(c.req.raw, { idleTimeout });
+      upgraded = Deno.upgradeWebSocket(req, { idleTimeout });
     } catch {
-      // e.g. no Sec-WebSocket-Key: not a WebSocket handshake after all.
-      return c.json({ error: "upgrade_failed", message: "not a valid WebSocket handshake" }, 400);
+      return Response.json({ error: "upgrade_failed", message: "not a valid WebSocket handshake" }, { status: 400 });
     }
-    bind(upgraded.socket, accept);
+    bindSocket(upgraded.socket, decision.visit, bind);
     return upgraded.response;
   };
 
-  /** Resolves when every accepted socket has closed. */
-  const drained = async (): Promise<void> => {
-    while (open.size > 0) await new Promise((r) => setTimeout(r, 20));
+  return {
+    handler,
+    /** Resolves when every accepted socket has closed. */
+    drained: async (): Promise<void> => {
+      while (open.size > 0) await new Promise((r) => setTimeout(r, 20));
+    },
   };
-
-  /** The client address Deno saw: Deno.serve's handler info is the app's `c.env`. */
-  const peerAddress = (c: Context): string | undefined => (c.env as Deno.ServeHandlerInfo | undefined)?.remoteAddr.hostname;
-
-  return { upgrade, peerAddress, drained };
 }

@@ -1,34 +1,40 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket, type RawData } from "ws";
-import type { Context } from "hono";
-import type { UpgradeSocket } from "../counters.ts";
-import type { Session } from "../core/hub.ts";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import type { HeadcountApp } from "../app.ts";
 import type { Fanout, Peer } from "../core/ports.ts";
-import { MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
-import { upgradeRequest } from "./node-upgrade-request.ts";
+import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
+import type { Session } from "../core/room.ts";
+import { isVisitUpgrade, type UpgradeRequest, type Visit } from "../routes/admission.ts";
+import type { BindVisit } from "../server/visits.ts";
 
-// A thin WebSocket adapter for Node over `ws`: the upgrade request goes
-// through the Hono app (so validation, 400 and 426 live in one place), and an
-// accepted socket is bound straight to a core Session, with no per-event
-// wrapper objects. See README "Why not @hono/node-ws".
+// Node's WebSocket adapter over `ws` (https://github.com/websockets/ws): a
+// visit's handshake goes to the app's one decision (app.admit), an accepted
+// one is upgraded and bound straight to the engine with no per-event wrapper
+// objects. Any other request that node:http reports as an upgrade is answered
+// by the app like a plain request. See README "Why not @hono/node-ws".
 
-/** What the Hono app sees as `c.env` for an upgrade request. */
-interface UpgradeEnv {
-  incoming: IncomingMessage;
-  socket: Duplex;
-  head: Buffer;
-  upgraded: boolean;
+export interface NodeSocketOptions {
+  /** A socket that answers no ping for this long is terminated (and leaves online). */
+  heartbeatTimeoutMs: number;
+  /** Unsent bytes a socket may hold; past it the reader is too slow and is cut. */
+  maxBufferedBytes: number;
 }
 
-type Fetch = (request: Request, env: UpgradeEnv) => Response | Promise<Response>;
+/** A request target's Host must be host[:port] (RFC 9112 §3.2): anything else could steer the URL. */
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
-function byteLength(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
-  return data.byteLength;
+function header(incoming: IncomingMessage, name: string): string | undefined {
+  const v = incoming.headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
 }
 
-async function writeRefusal(socket: Duplex, res: Response): Promise<void> {
+/** The handshake as admission reads it, straight from what node:http parsed: no Request per visitor. */
+function upgradeRequest(incoming: IncomingMessage): UpgradeRequest {
+  return { method: incoming.method ?? "GET", url: incoming.url ?? "/", header: (name) => header(incoming, name) };
+}
+
+async function writeResponse(socket: Duplex, res: Response): Promise<void> {
   const body = Buffer.from(await res.arrayBuffer());
   const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ""}`];
   res.headers.forEach((value, name) => {
@@ -58,36 +64,39 @@ export function textFrame(text: string): Buffer {
 }
 
 /**
- * A socket as core sees it: one small object per socket (a class, not an
- * object of closures). Everything it sends is a whole frame written straight
- * to the TCP socket: ws writes a frame synchronously when compression is off
- * (perMessageDeflate: false below), so one of ours never interleaves with one
- * of ws's own (pings, closes).
+ * A socket as core sees it: one small object per socket. Everything it sends
+ * is a whole frame written straight to the TCP socket (ws writes a frame
+ * synchronously when compression is off, so ours never interleave with its
+ * pings and closes), after checking that the client is still reading.
  */
 class NodePeer implements Peer {
   readonly #ws: WebSocket;
   readonly #socket: Duplex;
-  constructor(ws: WebSocket) {
+  readonly #maxBuffered: number;
+  constructor(ws: WebSocket, maxBuffered: number) {
     this.#ws = ws;
     this.#socket = (ws as unknown as { _socket: Duplex })._socket;
+    this.#maxBuffered = maxBuffered;
   }
   send(text: string): void {
     this.sendFrame(textFrame(text));
   }
   sendFrame(frame: Buffer): void {
-    if (this.#ws.readyState === 1) this.#socket.write(frame);
+    if (this.#ws.readyState !== 1) return;
+    // A reader that lets this much pile up is not reading: cut it rather than buffer without bound.
+    if (this.#socket.writableLength > this.#maxBuffered) {
+      this.#ws.close(CloseCode.policy, "too slow: messages not read");
+      this.#ws.terminate();
+      return;
+    }
+    this.#socket.write(frame);
   }
   close(code: number, reason: string): void {
     if (this.#ws.readyState <= 1) this.#ws.close(code, reason);
   }
 }
 
-/**
- * Node fan-out: the update is framed once and the same Buffer is written to
- * every socket. `ws.send(text)` would re-encode the string to UTF-8 and frame
- * it again for each socket, which was 55% of a 5,000-visitor burst in the
- * profile (bench/NOTES.md).
- */
+/** The update is framed once and the same Buffer written to every socket (55% of a burst went to re-encoding: bench/NOTES.md). */
 export const nodeFanout: Fanout = {
   publish(_key, text, peers) {
     const frame = textFrame(text);
@@ -95,42 +104,31 @@ export const nodeFanout: Fanout = {
   },
 };
 
-export interface NodeSocketOptions {
-  /** A socket that answers no ping for this long is terminated (and leaves online). */
-  heartbeatTimeoutMs: number;
-}
-
 export function createNodeSockets(opts: NodeSocketOptions) {
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate: false,
-    // ws closes with 1009 itself when a frame is larger than this.
-    maxPayload: MAX_CLIENT_MESSAGE_BYTES,
-  });
-  // Each open socket and whether it has shown life since the last sweep.
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: MAX_CLIENT_MESSAGE_BYTES });
+  // Each open socket and whether it has answered a ping since the last sweep.
   const open = new Map<WebSocket, boolean>();
 
-  // One timer for all sockets: every half timeout, terminate those silent
-  // since the last sweep and ping the rest. O(sockets) per sweep, nothing per message.
+  // One timer for all sockets: every half timeout, terminate those that did not
+  // answer the last ping and ping the rest. Only a pong counts: it comes back
+  // behind everything we sent, so it proves the client reads, not just writes.
   const sweep = setInterval(() => {
     for (const [ws, alive] of open) {
-      if (!alive) {
-        ws.terminate();
-        continue;
+      if (!alive) ws.terminate();
+      else {
+        open.set(ws, false);
+        ws.ping();
       }
-      open.set(ws, false);
-      ws.ping();
     }
   }, Math.max(50, Math.floor(opts.heartbeatTimeoutMs / 2)));
   sweep.unref();
 
-  const bind = (ws: WebSocket, accept: (peer: Peer) => Session): void => {
+  const bindSocket = (ws: WebSocket, visit: Visit, bind: BindVisit): void => {
     open.set(ws, true);
-    const session = accept(new NodePeer(ws));
-    ws.on("message", (data, isBinary) => {
-      open.set(ws, true);
-      session.message(isBinary ? null : data.toString(), byteLength(data));
+    const session: Session = bind(visit, new NodePeer(ws, opts.maxBufferedBytes));
+    ws.on("message", (data: RawData, isBinary) => {
+      const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
+      session.message(isBinary ? null : data.toString(), bytes);
     });
     ws.on("pong", () => open.set(ws, true));
     ws.on("close", () => {
@@ -141,35 +139,30 @@ export function createNodeSockets(opts: NodeSocketOptions) {
     ws.on("error", () => {});
   };
 
-  const upgrade: UpgradeSocket = (c: Context, _key, accept) => {
-    const env = c.env as UpgradeEnv | undefined;
-    if (!env?.socket) return c.json({ error: "upgrade_failed", message: "not an upgrade request" }, 400);
-    env.upgraded = true;
-    wss.handleUpgrade(env.incoming, env.socket, env.head, (ws) => bind(ws, accept));
-    return new Response(null, { status: 204 }); // never written: the socket now belongs to ws
-  };
-
-  /** Routes the server's upgrade requests through `fetch`. */
-  const attach = (server: Server, fetch: Fetch): void => {
+  /** Handles node:http's upgrade events: a visit goes to app.admit, anything else to the app like a plain request. */
+  const attach = (server: Server, app: HeadcountApp, bind: BindVisit): void => {
     server.on("upgrade", (incoming: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on("error", () => {});
+      const refuse = (status: number, message: string) => void writeResponse(socket, Response.json({ error: "bad_request", message }, { status }));
       // RFC 6455 §4.2.1: the opening handshake is HTTP/1.1 or later.
-      if (incoming.httpVersionMajor === 1 && incoming.httpVersionMinor < 1) {
-        void writeRefusal(socket, new Response("WebSocket needs HTTP/1.1", { status: 400 }));
+      if (incoming.httpVersionMajor === 1 && incoming.httpVersionMinor < 1) return refuse(400, "WebSocket needs HTTP/1.1");
+      if (!HOST.test(incoming.headers.host ?? "")) return refuse(400, "the Host header must be host[:port]");
+      if (!isVisitUpgrade(incoming.url ?? "/", header(incoming, "upgrade"))) {
+        let request: Request;
+        try {
+          request = new Request(`http://${incoming.headers.host}${incoming.url ?? "/"}`, { method: incoming.method, headers: incoming.headers as Record<string, string> });
+        } catch {
+          return refuse(400, "malformed request");
+        }
+        Promise.resolve(app.http.fetch(request, { incoming })).then(
+          (res) => writeResponse(socket, res),
+          () => writeResponse(socket, new Response(null, { status: 500 })),
+        );
         return;
       }
-      const env: UpgradeEnv = { incoming, socket, head, upgraded: false };
-      let request: Request;
-      try {
-        request = upgradeRequest(incoming);
-      } catch {
-        void writeRefusal(socket, new Response(null, { status: 400 }));
-        return;
-      }
-      Promise.resolve(fetch(request, env)).then(
-        (res) => (env.upgraded ? undefined : writeRefusal(socket, res)),
-        () => writeRefusal(socket, new Response(null, { status: 500 })),
-      );
+      const decision = app.admit(upgradeRequest(incoming), incoming.socket.remoteAddress);
+      if (decision.refused) return void writeResponse(socket, decision.refused);
+      wss.handleUpgrade(incoming, socket, head, (ws) => bindSocket(ws, decision.visit, bind));
     });
   };
 
@@ -178,7 +171,5 @@ export function createNodeSockets(opts: NodeSocketOptions) {
     while (open.size > 0) await new Promise((r) => setTimeout(r, 20));
   };
 
-  const stop = () => clearInterval(sweep);
-
-  return { upgrade, attach, drained, stop, get open() { return open.size; } };
+  return { attach, drained, stop: () => clearInterval(sweep) };
 }

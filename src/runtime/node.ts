@@ -1,20 +1,20 @@
-// Node entry: read config, build store and hub, serve, wire shutdown.
-// Run with Node's own type stripping: `node src/runtime/node.ts`.
+// Node entry: read config, build the store and the hub, serve, wire shutdown.
+// `npm start` runs it as `node --import ./src/runtime/node-preload.ts src/runtime/node.ts`
+// (the preload makes module loading cheap: see that file).
 import cluster from "node:cluster";
-import process from "node:process";
-import { createAdaptorServer } from "@hono/node-server";
-import { serveStatic } from "@hono/node-server/serve-static";
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createApp } from "../app.ts";
-import { ConfigError } from "../core/errors.ts";
+import process from "node:process";
+import { serveStatic } from "@hono/node-server/serve-static";
 import { parseConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
-import { boot, PUBLIC_DIR } from "./boot.ts";
-import { createNodeSockets, nodeFanout } from "./node-ws.ts";
-import { undiciPoster } from "./undici-poster.ts";
-import { handleStopSignals } from "./signals.ts";
+import { startHeadcount } from "../server/compose.ts";
+import { exitOnStartupFailure, nodeParts, PUBLIC_DIR } from "./process-parts.ts";
 import { checkClusterConfig, runPrimary } from "./node-cluster.ts";
+import { createNodeServer } from "./node-http.ts";
+import { createNodeSockets, nodeFanout } from "./node-ws.ts";
+import { handleStopSignals } from "./signals.ts";
+import { undiciPoster } from "./undici-poster.ts";
 
 const write = (line: string) => process.stdout.write(line + "\n");
 
@@ -23,43 +23,35 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, write, { runtime: "node", pid: process.pid });
   checkClusterConfig(config);
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, log);
-  const booted = await boot(config, log, nodeFanout, {
-    poster: undiciPoster({
-      perOrigin: config.webhooks.perOrigin,
-      connectTimeoutMs: config.webhooks.connectTimeoutMs,
-      timeoutMs: config.webhooks.timeoutMs,
-    }),
+  const headcount = await startHeadcount(config, log, {
+    ...nodeParts(),
+    fanout: nodeFanout,
+    poster: undiciPoster(config.webhooks),
+    peerAddress: (c) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
+    staticFiles: serveStatic({ root: PUBLIC_DIR }),
   });
-  const sockets = createNodeSockets({ heartbeatTimeoutMs: config.heartbeatTimeoutMs });
-  const app = createApp(
-    booted.appDeps({
-      upgrade: sockets.upgrade,
-      peerAddress: (c) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
-      staticFiles: serveStatic({ root: PUBLIC_DIR }),
-    }),
-  );
-  // HTTP/1.1 only (no TLS options given), so the server is a node:http Server.
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: config.host }) as Server;
-  sockets.attach(server, app.fetch);
+  const sockets = createNodeSockets({ heartbeatTimeoutMs: config.heartbeatTimeoutMs, maxBufferedBytes: config.limits.maxBufferedBytes });
+  const server = createNodeServer(headcount.app.http.fetch, config);
+  sockets.attach(server, headcount.app, headcount.bind);
   server.on("error", (err) => {
     log.error("server error", { err });
-    void booted.store.close().finally(() => process.exit(1));
+    void headcount.abort().finally(() => process.exit(1));
   });
-  // A viral burst arrives faster than accept() drains Node's default backlog
-  // of 511; the kernel then drops handshakes and clients wait out 1-3-7 s SYN
-  // retries (bench/NOTES.md). 4096 is this machine's net.core.somaxconn.
+  // A burst arrives faster than accept() drains Node's default backlog of 511; the kernel then
+  // drops handshakes and clients wait out SYN retries (bench/NOTES.md). 4096 is net.core.somaxconn here.
   server.listen({ port: config.port, host: config.host, backlog: 4096 }, () => {
     const { port } = server.address() as AddressInfo;
-    log.info("listening", { url: `http://${config.host}:${port}`, port, store: booted.storeKind });
+    log.info("listening", { url: `http://${config.host}:${port}`, port, store: headcount.storeKind });
   });
 
   handleStopSignals({
     log,
     on: (signal, listener) => process.on(signal, listener),
     shutdown: () =>
-      booted.shutdown(() => {
+      headcount.shutdown(() => {
         server.close();
         server.closeIdleConnections();
+        sockets.stop();
       }, sockets.drained),
     exit: (code) => process.exit(code),
     // Under WORKERS, Ctrl-C reaches the whole process group; the primary relays
@@ -68,8 +60,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
-  write(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "startup failed", err: message }));
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
+main().catch(exitOnStartupFailure(write, (code) => process.exit(code)));

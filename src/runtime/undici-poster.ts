@@ -1,5 +1,6 @@
 import { Agent, request } from "undici";
 import type { HttpPoster } from "../core/ports.ts";
+import { MAX_RESPONSE_BYTES } from "./fetch-poster.ts";
 
 export interface PosterOptions {
   /** Cap on open connections per origin (scheme, host, port). */
@@ -13,6 +14,8 @@ export interface PosterOptions {
  * Node: undici's Agent keeps one Pool per origin with kept-alive connections
  * and at most `connections` open at once, which is exactly the per-origin
  * discipline webhooks need (https://undici.nodejs.org/#/docs/api/Agent).
+ * undici's request() follows no redirect (a 3xx is a failed delivery), and
+ * at most MAX_RESPONSE_BYTES of the answer are read.
  */
 export function undiciPoster(opts: PosterOptions): HttpPoster {
   const agent = new Agent({
@@ -31,7 +34,8 @@ export function undiciPoster(opts: PosterOptions): HttpPoster {
         dispatcher: agent,
         signal: AbortSignal.timeout(opts.timeoutMs),
       });
-      await res.body.dump(); // always consume, or the connection is not reused
+      // Consumed up to the limit (so a small answer keeps the connection reusable), then destroyed.
+      await res.body.dump({ limit: MAX_RESPONSE_BYTES });
       return res.statusCode;
     },
     close: () => agent.close(),

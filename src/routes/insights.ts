@@ -1,6 +1,7 @@
-// What the embed and dashboard routes need from a deployment, beyond Counters.
-// Node, Bun and Deno supply it from the in-process Hub and the SQL store
-// (src/stats.ts); Workers from its Durable Objects and store.
+// The read side the widget and the dashboard see: totals and online now per
+// key, history, site totals, webhook state. Node, Bun and Deno answer from
+// the in-process Hub and the store (src/server/hub-insights.ts); Workers from
+// its Durable Objects (src/runtime/cloudflare-stubs.ts).
 
 export interface KeyNumbers {
   key: string;
@@ -29,7 +30,12 @@ export interface SiteTotal {
   settleMs: number;
 }
 
-export interface Stats {
+/** One key's numbers right now. */
+export interface Counters {
+  snapshot(key: string): Promise<KeyNumbers>;
+}
+
+export interface Insights {
   /** Up to `limit` keys: the most visited merged with the ones people are on right now, busiest first. */
   top(limit: number): Promise<KeyNumbers[]>;
   /** Visits per minute for `key` over the last `minutes`, oldest first; minutes without visits are absent. */
@@ -44,14 +50,4 @@ export interface WebhookSummary {
   delivered: number;
   dead: number;
   recentDead: Array<{ id: string; key: string; attempts: number; lastError: string | null }>;
-}
-
-export interface EmbedDeps {
-  /** Webhook outbox state for the dashboard; absent where webhooks do not run. */
-  webhooks?: () => Promise<WebhookSummary>;
-  stats: Stats;
-  /** CORS_ORIGINS: who may read the public JSON API and load the widget's module. */
-  corsOrigins: "*" | readonly string[];
-  /** ADMIN_TOKEN: when set, the dashboard's data needs `Authorization: Bearer <token>`. */
-  adminToken: string | undefined;
 }

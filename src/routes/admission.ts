@@ -1,0 +1,99 @@
+import { HeadcountError } from "../core/errors.ts";
+import { validateKey } from "../core/keys.ts";
+import type { RateLimiter } from "../core/rate-limiter.ts";
+import type { SocketCaps } from "../core/socket-caps.ts";
+import { clientAddress, type AddressRules } from "../core/address.ts";
+import { hasBearerToken } from "./auth.ts";
+import { handshakeProblem } from "./handshake.ts";
+import { strictQuery } from "./params.ts";
+
+// The one decision a visit's WebSocket handshake gets (DESIGN.md §1): refuse
+// it with a status, or accept it as a Visit that the runtime upgrades and
+// binds to the engine. Plain code over a minimal request rather than a Hono
+// route: it runs once per visitor, so a burst of 10,000 pays for nothing it
+// does not use, and every runtime calls it the same way.
+
+/** What the decision reads of a handshake: Node passes node:http's parsed request, the others a Request. */
+export interface UpgradeRequest {
+  readonly method: string;
+  /** The request target: a full URL or a path with its query. */
+  readonly url: string;
+  header(name: string): string | null | undefined;
+}
+
+/** A visit the server has agreed to: what the engine needs to count it. */
+export interface Visit {
+  key: string;
+  resume: string | null;
+  /** The client address the limits apply to (never stored). */
+  address: string;
+}
+
+export type Admission = { visit: Visit; refused?: undefined } | { refused: Response; visit?: undefined };
+
+export interface AdmissionRules extends AddressRules {
+  limiter: RateLimiter;
+  /** Socket caps; absent where the platform owns them (Workers: the key's object checks its own). */
+  caps?: SocketCaps;
+  allowedOrigins: "*" | readonly string[];
+  /** Requests bearing the admin token are not rate limited. */
+  adminToken?: string;
+  now(): number;
+}
+
+/** The socket path; everything else is plain HTTP. */
+export const VISIT_PATH = "/ws";
+
+/** Whether a request asks for a visit's WebSocket (runtimes route these to `admit`, the rest to the app). */
+export function isVisitUpgrade(url: string, upgradeHeader: string | null | undefined): boolean {
+  if (upgradeHeader?.toLowerCase() !== "websocket") return false;
+  const start = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
+  const end = url.indexOf("?", start);
+  return url.slice(start, end < 0 ? undefined : end) === VISIT_PATH;
+}
+
+function refuse(status: number, error: string, message: string, headers: Record<string, string> = {}): Admission {
+  return { refused: Response.json({ error, message }, { status, headers }) };
+}
+
+/**
+ * Decides a handshake at /ws. In order: rate limit, origin, socket caps,
+ * key, RFC 6455 handshake. A refusal counts nothing and says
+ * `Connection: close` where the client should not keep a descriptor.
+ */
+export function admit(req: UpgradeRequest, peerAddress: string | undefined, rules: AdmissionRules): Admission {
+  const forwarded = rules.trustProxyHeader ? req.header(rules.trustProxyHeader) : undefined;
+  const address = clientAddress(forwarded, peerAddress, rules);
+  if (!(rules.adminToken && hasBearerToken(req.header("authorization"), rules.adminToken))) {
+    const took = rules.limiter.take(address, rules.now());
+    if (!took.ok) {
+      return refuse(429, "rate_limited", `too many requests; retry in ${took.retryAfterS} s`, {
+        "Retry-After": String(took.retryAfterS),
+        Connection: "close",
+      });
+    }
+  }
+  const origin = req.header("origin");
+  // Browsers always send Origin on a WebSocket; a client without one is not a browser page and could forge any header anyway.
+  if (origin && rules.allowedOrigins !== "*" && !rules.allowedOrigins.includes(origin)) {
+    return refuse(403, "origin_not_allowed", `origin ${origin} may not open this counter`);
+  }
+  const full = rules.caps?.check(address);
+  if (full) {
+    rules.caps!.refusals++;
+    const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
+    return refuse(503, "too_many_sockets", message, { "Retry-After": "5", Connection: "close" });
+  }
+  let key: string;
+  let resume: string | null;
+  try {
+    key = validateKey(strictQuery(req.url, "key"));
+    resume = strictQuery(req.url, "resume") ?? null;
+  } catch (err) {
+    if (err instanceof HeadcountError) return refuse(err.status, err.code, err.message);
+    throw err;
+  }
+  const problem = handshakeProblem(req);
+  if (problem) return refuse(problem.status, "bad_handshake", problem.message, problem.headers);
+  return { visit: { key, resume, address } };
+}

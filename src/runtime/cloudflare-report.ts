@@ -1,0 +1,73 @@
+import type * as CF from "@cloudflare/workers-types/index.ts";
+import { Broadcaster } from "../core/broadcaster.ts";
+import type { Logger } from "../core/ports.ts";
+import { systemClock } from "./clock.ts";
+
+// A room's reports to the index object (cloudflare-index.ts): its key's total
+// and online now, coalesced to at most one per REPORT_INTERVAL_MS, one in
+// flight, always the latest numbers; a failed report is sent again.
+
+/** The index object's name; a control character, so never a counter's key. */
+export const INDEX_OBJECT = "\u0000index";
+/** A room tells the index about its key at most this often. */
+export const REPORT_INTERVAL_MS = 1000;
+
+export interface Report {
+  key: string;
+  /** Null when the room has not learnt its total yet (woken by a close): online only. */
+  total: number | null;
+  online: number;
+  /** An administrator set the total: take it even if it is lower. */
+  reset?: boolean;
+}
+
+export class IndexReporter {
+  readonly #index: CF.DurableObjectNamespace;
+  readonly #log: Logger;
+  readonly #numbers: () => Report | null;
+  readonly #timer: Broadcaster;
+  #sending = false;
+  #again = false;
+  #reset = false;
+
+  /** `numbers` reads the room's current numbers when a report goes out (null: nothing to say yet). */
+  constructor(index: CF.DurableObjectNamespace, log: Logger, numbers: () => Report | null) {
+    this.#index = index;
+    this.#log = log;
+    this.#numbers = numbers;
+    this.#timer = new Broadcaster(REPORT_INTERVAL_MS, systemClock, () => void this.#send());
+  }
+
+  /** Something changed; `reset`: an administrator set the total. */
+  touch(reset = false): void {
+    this.#reset ||= reset;
+    this.#timer.touch("");
+  }
+
+  async #send(): Promise<void> {
+    if (this.#sending) {
+      this.#again = true;
+      return;
+    }
+    const report = this.#numbers();
+    if (!report) return;
+    this.#sending = true;
+    const reset = this.#reset;
+    this.#reset = false;
+    try {
+      const stub = this.#index.get(this.#index.idFromName(INDEX_OBJECT));
+      const res = await stub.fetch("https://index/report", { method: "POST", body: JSON.stringify({ ...report, reset }) });
+      await res.arrayBuffer();
+    } catch (err) {
+      this.#reset ||= reset;
+      this.#again = true;
+      this.#log.debug("index report failed", { err });
+    } finally {
+      this.#sending = false;
+      if (this.#again) {
+        this.#again = false;
+        this.#timer.touch("");
+      }
+    }
+  }
+}

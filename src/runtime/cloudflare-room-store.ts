@@ -1,0 +1,120 @@
+import type * as CF from "@cloudflare/workers-types/index.ts";
+import { WriteBatcher } from "../core/batcher.ts";
+import type { Config } from "../core/config.ts";
+import type { CounterStore, Logger, Outbox, Signer } from "../core/ports.ts";
+import { milestonesCrossed, ruleMatches } from "../core/webhook-rules.ts";
+import { OnlineTrigger } from "../core/webhook-trigger.ts";
+import { WebhookWorker } from "../core/webhook-worker.ts";
+import { openDurableSqlite, type DurableSqliteStore } from "../db/durable-sqlite.ts";
+import { latestMigrationHash, openHyperdrive } from "../db/hyperdrive.ts";
+import { systemClock } from "./clock.ts";
+import { fetchPoster } from "./fetch-poster.ts";
+import { hmacHex, hmacSigner, randomSecret } from "./signer.ts";
+
+// What one key's Durable Object counts with: its own SQLite (default) or
+// PostgreSQL through Hyperdrive, the resume secret, a group-commit batcher,
+// and the webhook wiring that sets the object's alarm whenever an event is
+// written (the alarm delivers: cloudflare-room.ts).
+
+/** What a room needs of its store: the object's SQLite or PostgreSQL through Hyperdrive. */
+export type RoomStore = CounterStore &
+  Pick<DurableSqliteStore, "ensureSetting" | "setTotal" | "outbox" | "history"> & {
+    /** The object's SQLite knows its own outbox; PostgreSQL's is shared, so it has none. */
+    nextDue?(): number | null;
+  };
+
+export interface RoomResources {
+  store: RoomStore;
+  signer: Signer;
+  batcher: WriteBatcher;
+  trigger: OnlineTrigger;
+}
+
+async function openStore(storage: CF.DurableObjectStorage, hyperdrive: CF.Hyperdrive | undefined, config: Config, wake: () => void): Promise<RoomStore> {
+  const rules = config.webhooks.rules;
+  if (!hyperdrive) return openDurableSqlite(storage, { rules, onFired: wake });
+  const store = openHyperdrive(hyperdrive.connectionString, config.pg.connectTimeoutS);
+  // Each object migrates once per migration set and database, then remembers it in its own storage.
+  const database = `${hyperdrive.host}:${hyperdrive.port}/${hyperdrive.database}`;
+  const applied = `${latestMigrationHash()} ${database}`;
+  if (storage.kv.get<string>("pg_migrated") !== applied) {
+    await store.migrate();
+    storage.kv.put("pg_migrated", applied);
+  }
+  // The increment statement joins webhook_rules; the rules are registered once per rule set and database.
+  const registered = `${database} ${JSON.stringify(rules.map((r) => r.id))}`;
+  if (storage.kv.get<string>("pg_webhook_rules") !== registered) {
+    await store.registerWebhookRules(rules);
+    storage.kv.put("pg_webhook_rules", registered);
+  }
+  store.fireMilestones(rules);
+  return store;
+}
+
+/** Opens everything; `wake` sets the alarm (an event was written and is due now). */
+export async function openRoomResources(
+  storage: CF.DurableObjectStorage,
+  hyperdrive: CF.Hyperdrive | undefined,
+  config: Config,
+  log: Logger,
+  wake: () => void,
+): Promise<RoomResources> {
+  const store = await openStore(storage, hyperdrive, config, wake);
+  const secret = config.resumeSecret ?? (await store.ensureSetting("resume_secret", randomSecret()));
+  const rules = config.webhooks.rules;
+  // The object's SQLite writes milestone events in the increment's transaction and wakes there (onFired);
+  // PostgreSQL's statement writes them, so the room wakes when a commit crossed one of its key's milestones.
+  const counted: CounterStore = store.nextDue
+    ? store
+    : {
+        ...store,
+        increment: async (counts) => {
+          const totals = await store.increment(counts);
+          for (const [key, total] of totals) {
+            const n = counts.get(key) ?? 0;
+            if (rules.some((r) => ruleMatches(r, key) && milestonesCrossed(r, total - n, total, 1).length > 0)) wake();
+          }
+          return totals;
+        },
+      };
+  const outbox: Outbox = {
+    ...store.outbox,
+    fireOnline: async (ruleId, key, threshold, online, total) => {
+      const fired = await store.outbox.fireOnline(ruleId, key, threshold, online, total);
+      if (fired) wake();
+      return fired;
+    },
+  };
+  // An event written just before an eviction, whose alarm was not set, is picked up here.
+  if (rules.length > 0 && store.nextDue?.() != null && (await storage.getAlarm()) === null) wake();
+  return {
+    store,
+    signer: hmacSigner(secret),
+    batcher: new WriteBatcher(counted, systemClock, log, { commitTimeoutMs: config.commitTimeoutMs }),
+    trigger: new OnlineTrigger(rules, outbox, log),
+  };
+}
+
+/**
+ * The object's alarm: delivers every due webhook event with core's worker
+ * (the same slots, per-receiver caps and retries as a server's pool) and
+ * says when to run next: the store's next due event, the earliest retry, or
+ * now when an event was written meanwhile (`wokenMeanwhile`). Null: nothing pending.
+ */
+export async function deliverWebhooks(
+  wh: Config["webhooks"],
+  store: RoomStore,
+  storage: CF.DurableObjectStorage,
+  log: Logger,
+  wokenMeanwhile: () => boolean,
+): Promise<number | null> {
+  if (wh.rules.length === 0) return null;
+  const lockMs = wh.timeoutMs + 5000;
+  // If this run dies mid-delivery, the object comes back when the claimed events' locks have expired.
+  await storage.setAlarm(Date.now() + lockMs + 1000);
+  const worker = new WebhookWorker(wh.rules, store.outbox, fetchPoster(wh), hmacHex, systemClock, log, { ...wh, retryMaxMs: 5 * 60_000, pollMs: 0, lockMs });
+  const retryAt = await worker.deliverDue();
+  // PostgreSQL's outbox is not this object's to query: an event written while this ran is due now.
+  if (wokenMeanwhile()) return Date.now();
+  return store.nextDue ? store.nextDue() : retryAt;
+}

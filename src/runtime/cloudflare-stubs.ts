@@ -1,0 +1,97 @@
+import type * as CF from "@cloudflare/workers-types/index.ts";
+import type { MiddlewareHandler } from "hono";
+import type { Readiness } from "../app.ts";
+import type { Config } from "../core/config.ts";
+import { HeadcountError } from "../core/errors.ts";
+import type { Admin, CounterRow } from "../routes/admin.ts";
+import type { Visit } from "../routes/admission.ts";
+import type { Counters, Insights, KeyNumbers, MinutePoint, SiteTotal, WebhookSummary } from "../routes/insights.ts";
+import type { WorkerEnv } from "./cloudflare-env.ts";
+import { INDEX_OBJECT } from "./cloudflare-report.ts";
+
+// The app's capabilities on Workers, as calls to Durable Objects: a key's
+// numbers, history, admin set and sockets live in that key's object
+// (cloudflare-room.ts); top keys, site totals and the admin list in the index
+// object (cloudflare-index.ts). Where a Worker API meets the app's DOM-typed
+// Request/Response, one cast at that boundary says so.
+
+/** The object that answers /readyz: a control character in its name, so never a counter's object. */
+const READINESS_OBJECT = "\u0000readyz";
+
+async function call(ns: CF.DurableObjectNamespace, name: string, path: string, params: Record<string, string>, init?: RequestInit): Promise<Response> {
+  const url = new URL(`https://object${path}`);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  return (await ns.get(ns.idFromName(name)).fetch(url.toString(), init as CF.RequestInit | undefined)) as unknown as Response;
+}
+
+class RoomUnavailableError extends HeadcountError {
+  constructor(message: string) {
+    super(503, "unavailable", message);
+    this.name = "RoomUnavailableError";
+  }
+}
+
+async function json<T>(res: Response): Promise<T> {
+  if (res.ok) return (await res.json()) as T;
+  const body = (await res.json().catch(() => ({}))) as { message?: string };
+  throw new RoomUnavailableError(body.message ?? `counter unavailable (${res.status})`);
+}
+
+export function roomCounters(env: WorkerEnv): Counters {
+  return { snapshot: async (key) => json<KeyNumbers>(await call(env.ROOMS, key, "/snapshot", { key })) };
+}
+
+/** An admitted visit goes to its key's object, which accepts the socket and returns the 101. */
+export function connectVisit(env: WorkerEnv, request: Request, visit: Visit): Promise<Response> {
+  const params: Record<string, string> = { key: visit.key, address: visit.address };
+  if (visit.resume !== null) params.resume = visit.resume;
+  return call(env.ROOMS, visit.key, "/ws", params, { headers: request.headers });
+}
+
+export function roomInsights(env: WorkerEnv): Insights {
+  return {
+    top: async (limit) => json<KeyNumbers[]>(await call(env.INDEX, INDEX_OBJECT, "/top", { limit: String(limit) })),
+    site: async (prefix) => json<SiteTotal>(await call(env.INDEX, INDEX_OBJECT, "/site", { prefix })),
+    history: async (key, minutes) => json<MinutePoint[]>(await call(env.ROOMS, key, "/history", { key, minutes: String(minutes) })),
+  };
+}
+
+/** The outbox is one table only on PostgreSQL; on the objects' SQLite each key has its own, and there is no summary. */
+export function roomWebhooks(env: WorkerEnv, config: Config): (() => Promise<WebhookSummary>) | undefined {
+  if (config.webhooks.rules.length === 0 || !env.HYPERDRIVE) return undefined;
+  return async () => ({ enabled: true, ...(await json<Omit<WebhookSummary, "enabled">>(await call(env.INDEX, INDEX_OBJECT, "/webhooks", {}))) });
+}
+
+/** The list from the index (PostgreSQL when bound); a set through the key's own object, which broadcasts it. */
+export function roomAdmin(env: WorkerEnv): Admin {
+  return {
+    list: async (limit, offset) => json<CounterRow[]>(await call(env.INDEX, INDEX_OBJECT, "/list", { limit: String(limit), offset: String(offset) })),
+    async set(key, total) {
+      await json(await call(env.ROOMS, key, "/set", { key, total: String(total) }, { method: "POST" }));
+    },
+  };
+}
+
+export function roomReadiness(env: WorkerEnv): () => Promise<Readiness> {
+  return async () => {
+    try {
+      const res = await call(env.ROOMS, READINESS_OBJECT, "/ping", {});
+      if (res.ok) return { ready: true };
+      const body = (await res.json().catch(() => ({}))) as { message?: string };
+      return { ready: false, reason: body.message ?? `status ${res.status}` };
+    } catch (err) {
+      return { ready: false, reason: `database unavailable: ${(err as Error).message}` };
+    }
+  };
+}
+
+/** Workers assets for what the Worker runs first (wrangler.toml run_worker_first): the widget's modules. */
+export function assets(env: WorkerEnv): MiddlewareHandler {
+  return async (c) => {
+    if (!env.ASSETS) return c.notFound();
+    const res = (await env.ASSETS.fetch(c.req.raw as unknown as CF.Request)) as unknown as Response;
+    if (res.status === 404) return c.notFound();
+    // A fetched response's headers are immutable; copy it so the CORS middleware can add its own.
+    return new Response(res.body, res);
+  };
+}

@@ -1,0 +1,49 @@
+import type { Hub } from "../core/hub.ts";
+import type { Counters, Insights, KeyNumbers, MinutePoint } from "../routes/insights.ts";
+
+// The widget's and dashboard's read side on Node, Bun and Deno: totals from
+// the store, online now from the hub's rooms (which include other instances'
+// sockets when the cluster bus runs).
+
+/** What these reads need of a store; the SQLite and PostgreSQL stores both have it. */
+export interface InsightsStore {
+  top(limit: number): Promise<Array<{ key: string; total: number }>>;
+  history(key: string, minutes: number): Promise<MinutePoint[]>;
+  sumByPrefix(prefix: string): Promise<{ total: number; keys: number }>;
+}
+
+export function hubCounters(hub: Hub): Counters {
+  return { snapshot: (key) => hub.snapshot(key) };
+}
+
+export function hubInsights(hub: Hub, store: InsightsStore): Insights {
+  return {
+    async top(limit) {
+      const rows = new Map<string, KeyNumbers>();
+      for (const { key, total } of await store.top(limit)) rows.set(key, { key, total, online: 0 });
+      // Keys people are on right now belong on the list even when their totals are small.
+      const live = [...hub.rooms()].filter((r) => r.online > 0).sort((a, b) => b.online - a.online).slice(0, limit);
+      const extra = await Promise.all(live.filter((r) => !rows.has(r.key)).map((r) => r.snapshot()));
+      for (const s of extra) rows.set(s.key, { ...s });
+      for (const row of rows.values()) {
+        const room = hub.room(row.key);
+        if (!room) continue;
+        row.online = room.online;
+        // The room may have seen a commit the top query raced with; totals never go back.
+        if (room.totalKnown) row.total = Math.max(row.total, room.total);
+      }
+      return [...rows.values()]
+        .sort((a, b) => b.online - a.online || b.total - a.total || (a.key < b.key ? -1 : 1))
+        .slice(0, limit);
+    },
+
+    history: (key, minutes) => store.history(key, minutes),
+
+    async site(prefix) {
+      const { total, keys } = await store.sumByPrefix(prefix);
+      let online = 0;
+      for (const room of hub.rooms()) if (room.key.startsWith(prefix)) online += room.online;
+      return { prefix, total, keys, online, settleMs: 0 };
+    },
+  };
+}
