@@ -1,0 +1,89 @@
+import { describe, expect, it } from "vitest";
+import { Room, type RoomHost } from "./room.ts";
+import { FakeClock, FakePeer, fakeSigner, settle, silentLogger } from "./testing.ts";
+
+// The room as a Durable Object hosts it: one key, its own commit and load,
+// its broadcasts run by the test. (The Hub, which hosts many rooms, has its
+// own suite: hub.test.ts.)
+
+function host(stored: number) {
+  const clock = new FakeClock();
+  const scheduled: Room[] = [];
+  const published: string[] = [];
+  let total = stored;
+  const h: RoomHost = {
+    clock,
+    signer: fakeSigner(),
+    log: silentLogger,
+    options: { resumeTtlS: 3600, messageBurst: 2, messagePerSec: 0 },
+    commit: async (key) => ({ key, total: ++total, visitor: total }),
+    loadTotal: async () => total,
+    schedule: (room) => scheduled.push(room),
+    publish: (room, text) => {
+      published.push(text);
+      for (const p of room.watchers) p.send(text);
+    },
+    socketsChanged: () => {},
+    updated: () => {},
+  };
+  return { h, scheduled, published, clock };
+}
+
+describe("Room", () => {
+  it("totals only move forward, and the first one known counts as news", async () => {
+    const { h, scheduled } = host(0);
+    const room = new Room("/", h);
+    room.observeTotal(0);
+    expect(room.totalKnown).toBe(true);
+    expect(scheduled).toHaveLength(1);
+    room.observeTotal(0);
+    room.observeTotal(10);
+    room.observeTotal(9);
+    expect(room.total).toBe(10);
+    expect(scheduled).toHaveLength(2);
+  });
+
+  it("a restored socket (a woken Durable Object) watches again without a new visit or a hello", async () => {
+    const { h, published } = host(41);
+    const room = new Room("/", h);
+    room.seq = 2000; // the object's reserved sequence block
+    const woken = new FakePeer("woken");
+    room.restore(woken);
+    expect(room.online).toBe(1);
+    room.emit(); // total unknown after the wake: it is loaded, and observeTotal schedules the next emit
+    await settle();
+    expect(room.total).toBe(41);
+    room.emit();
+    expect(published).toHaveLength(1);
+    expect(woken.sent).toEqual([{ type: "count", key: "/", total: 41, online: 1, seq: 2001 }]);
+    expect(woken.ofType("hello")).toEqual([]);
+
+    const joiner = new FakePeer("joiner");
+    room.admit(joiner, null);
+    await settle();
+    expect(joiner.ofType("hello")).toEqual([expect.objectContaining({ total: 42, visitor: 42, online: 2, seq: 2001 })]);
+  });
+
+  it("the message budget closes a chatty socket with 1008, and an admin reset is the one count flagged reset", async () => {
+    const { h } = host(5);
+    const room = new Room("/", h);
+    const peer = new FakePeer();
+    const session = room.admit(peer, null);
+    await settle();
+    session.message('{"type":"ping"}', 15);
+    session.message('{"type":"ping"}', 15);
+    expect(peer.ofType("pong")).toHaveLength(2);
+    session.message('{"type":"ping"}', 15);
+    expect(peer.closed).toEqual({ code: 1008, reason: "too many messages" });
+
+    const watcher = new FakePeer();
+    room.admit(watcher, null);
+    await settle();
+    room.reset(0);
+    room.emit();
+    room.emit();
+    const counts = watcher.ofType("count");
+    expect(counts.map((c) => c.reset)).toEqual([true, undefined]);
+    expect(counts.map((c) => c.total)).toEqual([0, 0]);
+  });
+});
