@@ -8,7 +8,7 @@ import { parseText, trimmed, type TextSchema } from "./schemas.ts";
 // online threshold (`online`, re-armed below `online - hysteresis`), and a
 // target URL with an optional signing secret:
 //   [{"key":"/launch","every":10000,"url":"https://hooks.example/h","secret":"…"},
-//    {"prefix":"/blog/","milestones":[100,1000]},"url":"…"},
+//    {"prefix":"/blog/","milestones":[100,1000],"url":"…"},
 //    {"key":"/pricing","online":200,"hysteresis":20,"url":"…"}]
 
 export interface WebhookRule {
