@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Env } from "./config.ts";
+import { parseConfig, type Config, type Env } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 
 function configError(env: Env): ConfigError {
@@ -133,4 +133,95 @@ describe("parseConfig", () => {
     expect(configError({ RESUME_SECRET: "0123456789abcde" }).variable).toBe("RESUME_SECRET");
     expect(parseConfig({ RESUME_SECRET: "0123456789abcdef" }).resumeSecret).toBe("0123456789abcdef");
   });
+
+  it("names the first bad variable when several are bad", () => {
+    expect(configError({ PORT: "x", WORKERS: "0" }).variable).toBe("PORT");
+    expect(configError({ WORKERS: "0", SSE_KEEPALIVE_MS: "0" }).variable).toBe("WORKERS");
+  });
 });
+
+// Every whole-number setting: [variable, where it lands, min, max, default].
+const WHOLE_NUMBERS: Array<[string, (c: Config) => number | undefined, number, number, number | undefined]> = [
+  ["PORT", (c) => c.port, 0, 65535, 8080],
+  ["PG_POOL_MAX", (c) => c.pg.poolMax, 1, 1000, 10],
+  ["PG_IDLE_TIMEOUT_S", (c) => c.pg.idleTimeoutS, 0, 86400, 30],
+  ["PG_MAX_LIFETIME_S", (c) => c.pg.maxLifetimeS, 0, 604_800, 1800],
+  ["PG_CONNECT_TIMEOUT_S", (c) => c.pg.connectTimeoutS, 1, 600, 10],
+  ["PG_ACQUIRE_TIMEOUT_MS", (c) => c.pg.acquireTimeoutMs, 1, 600_000, 2000],
+  ["RATE_LIMIT_BURST", (c) => c.rateLimit.burst, 1, 100_000_000, 30],
+  ["RATE_LIMIT_PER_SEC", (c) => c.rateLimit.perSec, 0, 100_000_000, 1],
+  ["MESSAGE_RATE_BURST", (c) => c.messageRate.burst, 1, 1_000_000, 10],
+  ["MESSAGE_RATE_PER_SEC", (c) => c.messageRate.perSec, 0, 1_000_000, 1],
+  ["MAX_SOCKETS_PER_IP", (c) => c.maxSocketsPerIp, 1, 10_000_000, 100],
+  ["MAX_SOCKETS", (c) => c.maxSockets, 1, 10_000_000, undefined],
+  ["HEARTBEAT_TIMEOUT_MS", (c) => c.heartbeatTimeoutMs, 100, 3_600_000, 30_000],
+  ["BROADCAST_INTERVAL_MS", (c) => c.broadcastIntervalMs, 1, 10_000, 25],
+  ["COMMIT_TIMEOUT_MS", (c) => c.commitTimeoutMs, 100, 3_600_000, 30_000],
+  ["RESUME_TTL_S", (c) => c.resumeTtlS, 1, 2_592_000, 3600],
+  ["SHUTDOWN_TIMEOUT_MS", (c) => c.shutdownTimeoutMs, 100, 600_000, 10_000],
+  ["PRESENCE_TTL_MS", (c) => c.presenceTtlMs, 200, 600_000, 15_000],
+  ["WORKERS", (c) => c.workers, 1, 64, 1],
+  ["WEBHOOK_CONCURRENCY", (c) => c.webhooks.concurrency, 1, 1000, 8],
+  ["WEBHOOK_MAX_CONNECTIONS_PER_ORIGIN", (c) => c.webhooks.perOrigin, 1, 1000, 4],
+  ["WEBHOOK_MAX_ATTEMPTS", (c) => c.webhooks.maxAttempts, 1, 100, 8],
+  ["WEBHOOK_TIMEOUT_MS", (c) => c.webhooks.timeoutMs, 100, 600_000, 10_000],
+  ["WEBHOOK_CONNECT_TIMEOUT_MS", (c) => c.webhooks.connectTimeoutMs, 100, 600_000, 3000],
+  ["WEBHOOK_RETRY_BASE_MS", (c) => c.webhooks.retryBaseMs, 1, 3_600_000, 1000],
+  ["MAX_KEYS", (c) => c.limits.maxKeys, 1, 100_000_000, 100_000],
+  ["HISTORY_RETENTION_DAYS", (c) => c.limits.historyRetentionDays, 1, 3650, 90],
+  ["MAX_BUFFERED_BYTES", (c) => c.limits.maxBufferedBytes, 16_384, 67_108_864, 1_048_576],
+  ["IPV6_PREFIX", (c) => c.limits.ipv6Prefix, 32, 128, 64],
+  ["TRUST_PROXY_HOPS", (c) => c.proxy.hops, 1, 10, 1],
+  ["MAX_CONNECTIONS_PER_IP", (c) => c.http.maxConnectionsPerIp, 1, 1_000_000, 256],
+  ["HEADERS_TIMEOUT_MS", (c) => c.http.headersTimeoutMs, 1000, 120_000, 10_000],
+  ["KEEP_ALIVE_TIMEOUT_MS", (c) => c.http.keepAliveTimeoutMs, 100, 120_000, 5000],
+  ["SSE_KEEPALIVE_MS", (c) => c.sseKeepaliveMs, 1000, 120_000, 15_000],
+];
+
+describe.each(WHOLE_NUMBERS)("%s", (name, at, min, max, fallback) => {
+  it(`defaults to ${fallback} and takes ${min} to ${max}`, () => {
+    expect(at(parseConfig({}))).toBe(fallback);
+    expect(at(parseConfig({ [name]: " " }))).toBe(fallback);
+    expect(at(parseConfig({ [name]: String(min) }))).toBe(min);
+    expect(at(parseConfig({ [name]: String(max) }))).toBe(max);
+  });
+
+  it("refuses values out of range or not whole numbers, with a message naming it", () => {
+    if (min > 0) expect(configError({ [name]: String(min - 1) }).message).toBe(`${name}: must be between ${min} and ${max}, got ${min - 1}`);
+    expect(configError({ [name]: String(max + 1) }).message).toBe(`${name}: must be between ${min} and ${max}, got ${max + 1}`);
+    for (const bad of ["-1", "1.5", "1e3", "many"]) {
+      const err = configError({ [name]: bad });
+      expect(err.variable).toBe(name);
+      expect(err.message).toBe(`${name}: expected a whole number, got "${bad}"`);
+    }
+  });
+});
+
+describe("TRUST_PROXY_HEADER", () => {
+  it("is read once into proxy.header (and the older trustProxyHeader), lower case", () => {
+    expect(parseConfig({}).proxy).toEqual({ header: undefined, hops: 1 });
+    const c = parseConfig({ TRUST_PROXY_HEADER: "X-Forwarded-For", TRUST_PROXY_HOPS: "2" });
+    expect(c.proxy).toEqual({ header: "x-forwarded-for", hops: 2 });
+    expect(c.trustProxyHeader).toBe("x-forwarded-for");
+    expect(configError({ TRUST_PROXY_HEADER: "x forwarded" }).message).toBe('TRUST_PROXY_HEADER: "x forwarded" is not an HTTP header name');
+  });
+});
+
+describe("ALLOWED_ORIGINS", () => {
+  it("reads like CORS_ORIGINS: * or a list of http(s) origins", () => {
+    expect(parseConfig({}).allowedOrigins).toBe("*");
+    expect(parseConfig({ ALLOWED_ORIGINS: "https://a.example/, http://localhost:3000" }).allowedOrigins).toEqual(["https://a.example", "http://localhost:3000"]);
+    for (const bad of ["a.example", "https://a.example/path", "ftp://a.example", "https://a.example,,https://b.example"]) {
+      expect(configError({ ALLOWED_ORIGINS: bad }).message).toMatch(/^ALLOWED_ORIGINS: expected "\*" or a comma-separated list of origins/);
+    }
+  });
+});
+
+describe("WEBHOOK_RULES", () => {
+  it("is refused naming the variable, the rule and the field", () => {
+    const err = configError({ WEBHOOK_RULES: JSON.stringify([{ key: "/a", every: 0, url: "https://h.example/" }]) });
+    expect(err.variable).toBe("WEBHOOK_RULES");
+    expect(err.message).toBe("WEBHOOK_RULES: rule 0: every must be a whole number of 1 or more");
+  });
+});
+

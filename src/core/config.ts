@@ -1,6 +1,8 @@
+// Settings are valibot schemas (./schemas.ts): valibot is runtime-neutral and does no I/O, so core/ may use it (DESIGN.md §1).
 import { ConfigError } from "./errors.ts";
 import type { LogLevel } from "./ports.ts";
-import { parseWebhookRules, type WebhookRule } from "./webhook-rules.ts";
+import { boundedInt, headerName, oneOf, optionalText, originList, parseText, textOr, type TextSchema } from "./schemas.ts";
+import { webhookRulesSchema, type WebhookRule } from "./webhook-rules.ts";
 
 /** Every setting, parsed and validated in one place (DESIGN.md §6). */
 export interface Config {
@@ -24,7 +26,10 @@ export interface Config {
   maxSockets: number | undefined;
   /** Origins allowed to open the WebSocket: "*" or a list. */
   allowedOrigins: "*" | string[];
-  /** Header carrying the client address from a trusted proxy (lower case), or undefined to use the peer address. */
+  /**
+   * Header carrying the client address from a trusted proxy (lower case), or undefined to use the peer address.
+   * @deprecated The same value as `proxy.header`, kept while readers move there.
+   */
   trustProxyHeader: string | undefined;
   /** Sockets that do not answer pings for this long are closed. */
   heartbeatTimeoutMs: number;
@@ -51,148 +56,109 @@ export interface Config {
     connectTimeoutMs: number;
     retryBaseMs: number;
   };
+  /** Bounds on what strangers can make a server store or hold (DESIGN.md §3, §7). */
+  limits: {
+    /** MAX_KEYS: distinct keys the server accepts. */
+    maxKeys: number;
+    /** HISTORY_RETENTION_DAYS: how long per-minute history and daily visitor counts are kept. */
+    historyRetentionDays: number;
+    /** MAX_BUFFERED_BYTES: unsent bytes a socket or stream may hold before it is cut. */
+    maxBufferedBytes: number;
+    /** IPV6_PREFIX: per-address limits count an IPv6 client by this prefix length. */
+    ipv6Prefix: number;
+  };
+  /** Where the client address comes from behind trusted proxies. */
+  proxy: {
+    /** TRUST_PROXY_HEADER, lower case, or undefined to use the peer address. */
+    header: string | undefined;
+    /** TRUST_PROXY_HOPS: trusted proxies appending to the header; the client address is the Nth entry from the right. */
+    hops: number;
+  };
+  /** The HTTP server's own connection bounds. */
+  http: {
+    /** MAX_CONNECTIONS_PER_IP: open HTTP connections per address. */
+    maxConnectionsPerIp: number;
+    /** HEADERS_TIMEOUT_MS: longest wait for a request's headers. */
+    headersTimeoutMs: number;
+    /** KEEP_ALIVE_TIMEOUT_MS: how long an idle kept-alive connection stays open. */
+    keepAliveTimeoutMs: number;
+  };
+  /** SSE_KEEPALIVE_MS: interval of the comment line that keeps an idle event stream open through proxies. */
+  sseKeepaliveMs: number;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
-
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  if (!/^\s*\d+\s*$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-function text(env: Env, name: string, fallback: string): string {
-  const raw = env[name];
-  return raw === undefined || raw.trim() === "" ? fallback : raw.trim();
-}
-
-function optional(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
-}
-
-function databaseUrl(env: Env): string | undefined {
-  const raw = optional(env, "DATABASE_URL");
-  if (raw === undefined) return undefined;
-  if (!/^postgres(ql)?:\/\//.test(raw)) {
-    throw new ConfigError("DATABASE_URL", "must start with postgres:// or postgresql://");
-  }
-  return raw;
-}
-
-function logLevel(env: Env): LogLevel {
-  const raw = text(env, "LOG_LEVEL", "info").toLowerCase();
-  const level = LOG_LEVELS.find((l) => l === raw);
-  if (!level) throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
-  return level;
-}
-
-function corsOrigins(env: Env): "*" | string[] {
-  const raw = text(env, "CORS_ORIGINS", "*");
-  if (raw === "*") return "*";
-  return raw.split(",").map((part) => {
-    const origin = part.trim().replace(/\/$/, "");
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    // An origin is scheme://host[:port] and nothing else; that is what browsers send.
-    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
-      throw new ConfigError("CORS_ORIGINS", `expected "*" or a comma-separated list of origins like https://example.com, got "${part.trim()}"`);
-    }
-    return origin;
-  });
-}
-
-function adminToken(env: Env): string | undefined {
-  const raw = optional(env, "ADMIN_TOKEN");
-  if (raw !== undefined && (raw.length < 16 || /\s/.test(raw))) {
-    throw new ConfigError("ADMIN_TOKEN", "must be at least 16 characters, without spaces");
-  }
-  return raw;
-}
-
-function origins(env: Env, name: string): "*" | string[] {
-  const raw = text(env, name, "*");
-  if (raw === "*") return "*";
-  return raw.split(",").map((o) => {
-    const value = o.trim();
-    let parsed: URL;
-    try {
-      parsed = new URL(value);
-    } catch {
-      throw new ConfigError(name, `"${value}" is not an origin such as https://example.com`);
-    }
-    if (parsed.origin !== value.replace(/\/$/, "")) {
-      throw new ConfigError(name, `"${value}" is not an origin (scheme://host[:port], no path)`);
-    }
-    return parsed.origin;
-  });
-}
-
-function headerName(env: Env, name: string): string | undefined {
-  const raw = optional(env, name);
-  if (raw === undefined) return undefined;
-  if (!/^[A-Za-z0-9-]+$/.test(raw)) throw new ConfigError(name, `"${raw}" is not an HTTP header name`);
-  return raw.toLowerCase();
-}
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const satisfies readonly LogLevel[];
 
 /** Throws ConfigError naming the first bad variable. */
 export function parseConfig(env: Env): Config {
-  const resumeSecret = optional(env, "RESUME_SECRET");
-  if (resumeSecret !== undefined && resumeSecret.length < 16) {
-    throw new ConfigError("RESUME_SECRET", "must be at least 16 characters");
-  }
+  /** One variable: its schema gives the type, the default and the message; the error names the variable. */
+  const read = <T>(name: string, schema: TextSchema<T>): T => {
+    const result = parseText(schema, env[name]);
+    if (!result.ok) throw new ConfigError(name, result.message);
+    return result.value;
+  };
+  const trustProxyHeader = read("TRUST_PROXY_HEADER", headerName);
   return {
-    port: int(env, "PORT", 8080, 0, 65535),
-    host: text(env, "HOST", "127.0.0.1"),
-    dataDir: text(env, "DATA_DIR", "./data"),
-    databaseUrl: databaseUrl(env),
+    port: read("PORT", boundedInt(0, 65535, 8080)),
+    host: read("HOST", textOr("127.0.0.1")),
+    dataDir: read("DATA_DIR", textOr("./data")),
+    databaseUrl: read("DATABASE_URL", optionalText((s) => /^postgres(ql)?:\/\//.test(s), "must start with postgres:// or postgresql://")),
     pg: {
-      poolMax: int(env, "PG_POOL_MAX", 10, 1, 1000),
-      idleTimeoutS: int(env, "PG_IDLE_TIMEOUT_S", 30, 0, 86400),
-      maxLifetimeS: int(env, "PG_MAX_LIFETIME_S", 1800, 0, 86400 * 7),
-      connectTimeoutS: int(env, "PG_CONNECT_TIMEOUT_S", 10, 1, 600),
-      acquireTimeoutMs: int(env, "PG_ACQUIRE_TIMEOUT_MS", 2000, 1, 600_000),
+      poolMax: read("PG_POOL_MAX", boundedInt(1, 1000, 10)),
+      idleTimeoutS: read("PG_IDLE_TIMEOUT_S", boundedInt(0, 86400, 30)),
+      maxLifetimeS: read("PG_MAX_LIFETIME_S", boundedInt(0, 86400 * 7, 1800)),
+      connectTimeoutS: read("PG_CONNECT_TIMEOUT_S", boundedInt(1, 600, 10)),
+      acquireTimeoutMs: read("PG_ACQUIRE_TIMEOUT_MS", boundedInt(1, 600_000, 2000)),
     },
     rateLimit: {
-      burst: int(env, "RATE_LIMIT_BURST", 30, 1, 100_000_000),
-      perSec: int(env, "RATE_LIMIT_PER_SEC", 1, 0, 100_000_000),
+      burst: read("RATE_LIMIT_BURST", boundedInt(1, 100_000_000, 30)),
+      perSec: read("RATE_LIMIT_PER_SEC", boundedInt(0, 100_000_000, 1)),
     },
     messageRate: {
-      burst: int(env, "MESSAGE_RATE_BURST", 10, 1, 1_000_000),
-      perSec: int(env, "MESSAGE_RATE_PER_SEC", 1, 0, 1_000_000),
+      burst: read("MESSAGE_RATE_BURST", boundedInt(1, 1_000_000, 10)),
+      perSec: read("MESSAGE_RATE_PER_SEC", boundedInt(0, 1_000_000, 1)),
     },
-    maxSocketsPerIp: int(env, "MAX_SOCKETS_PER_IP", 100, 1, 10_000_000),
-    maxSockets: env.MAX_SOCKETS?.trim() ? int(env, "MAX_SOCKETS", 0, 1, 10_000_000) : undefined,
-    allowedOrigins: origins(env, "ALLOWED_ORIGINS"),
-    trustProxyHeader: headerName(env, "TRUST_PROXY_HEADER"),
-    heartbeatTimeoutMs: int(env, "HEARTBEAT_TIMEOUT_MS", 30_000, 100, 3_600_000),
-    broadcastIntervalMs: int(env, "BROADCAST_INTERVAL_MS", 25, 1, 10_000),
-    commitTimeoutMs: int(env, "COMMIT_TIMEOUT_MS", 30_000, 100, 3_600_000),
-    resumeTtlS: int(env, "RESUME_TTL_S", 3600, 1, 86400 * 30),
-    resumeSecret,
-    shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
-    logLevel: logLevel(env),
-    corsOrigins: corsOrigins(env),
-    adminToken: adminToken(env),
-    presenceTtlMs: int(env, "PRESENCE_TTL_MS", 15_000, 200, 600_000),
-    workers: int(env, "WORKERS", 1, 1, 64),
+    maxSocketsPerIp: read("MAX_SOCKETS_PER_IP", boundedInt(1, 10_000_000, 100)),
+    maxSockets: read("MAX_SOCKETS", boundedInt(1, 10_000_000)),
+    allowedOrigins: read("ALLOWED_ORIGINS", originList),
+    trustProxyHeader,
+    heartbeatTimeoutMs: read("HEARTBEAT_TIMEOUT_MS", boundedInt(100, 3_600_000, 30_000)),
+    broadcastIntervalMs: read("BROADCAST_INTERVAL_MS", boundedInt(1, 10_000, 25)),
+    commitTimeoutMs: read("COMMIT_TIMEOUT_MS", boundedInt(100, 3_600_000, 30_000)),
+    resumeTtlS: read("RESUME_TTL_S", boundedInt(1, 86400 * 30, 3600)),
+    resumeSecret: read("RESUME_SECRET", optionalText((s) => s.length >= 16, "must be at least 16 characters")),
+    shutdownTimeoutMs: read("SHUTDOWN_TIMEOUT_MS", boundedInt(100, 600_000, 10_000)),
+    logLevel: read("LOG_LEVEL", oneOf(LOG_LEVELS, "info")),
+    corsOrigins: read("CORS_ORIGINS", originList),
+    adminToken: read("ADMIN_TOKEN", optionalText((s) => s.length >= 16 && !/\s/.test(s), "must be at least 16 characters, without spaces")),
+    presenceTtlMs: read("PRESENCE_TTL_MS", boundedInt(200, 600_000, 15_000)),
+    workers: read("WORKERS", boundedInt(1, 64, 1)),
     webhooks: {
-      rules: parseWebhookRules(env.WEBHOOK_RULES),
-      concurrency: int(env, "WEBHOOK_CONCURRENCY", 8, 1, 1000),
-      perOrigin: int(env, "WEBHOOK_MAX_CONNECTIONS_PER_ORIGIN", 4, 1, 1000),
-      maxAttempts: int(env, "WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
-      timeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 100, 600_000),
-      connectTimeoutMs: int(env, "WEBHOOK_CONNECT_TIMEOUT_MS", 3000, 100, 600_000),
-      retryBaseMs: int(env, "WEBHOOK_RETRY_BASE_MS", 1000, 1, 3_600_000),
+      rules: read("WEBHOOK_RULES", webhookRulesSchema),
+      concurrency: read("WEBHOOK_CONCURRENCY", boundedInt(1, 1000, 8)),
+      perOrigin: read("WEBHOOK_MAX_CONNECTIONS_PER_ORIGIN", boundedInt(1, 1000, 4)),
+      maxAttempts: read("WEBHOOK_MAX_ATTEMPTS", boundedInt(1, 100, 8)),
+      timeoutMs: read("WEBHOOK_TIMEOUT_MS", boundedInt(100, 600_000, 10_000)),
+      connectTimeoutMs: read("WEBHOOK_CONNECT_TIMEOUT_MS", boundedInt(100, 600_000, 3000)),
+      retryBaseMs: read("WEBHOOK_RETRY_BASE_MS", boundedInt(1, 3_600_000, 1000)),
     },
+    limits: {
+      maxKeys: read("MAX_KEYS", boundedInt(1, 100_000_000, 100_000)),
+      historyRetentionDays: read("HISTORY_RETENTION_DAYS", boundedInt(1, 3650, 90)),
+      maxBufferedBytes: read("MAX_BUFFERED_BYTES", boundedInt(16_384, 67_108_864, 1_048_576)),
+      ipv6Prefix: read("IPV6_PREFIX", boundedInt(32, 128, 64)),
+    },
+    proxy: {
+      header: trustProxyHeader,
+      hops: read("TRUST_PROXY_HOPS", boundedInt(1, 10, 1)),
+    },
+    http: {
+      maxConnectionsPerIp: read("MAX_CONNECTIONS_PER_IP", boundedInt(1, 1_000_000, 256)),
+      headersTimeoutMs: read("HEADERS_TIMEOUT_MS", boundedInt(1000, 120_000, 10_000)),
+      keepAliveTimeoutMs: read("KEEP_ALIVE_TIMEOUT_MS", boundedInt(100, 120_000, 5000)),
+    },
+    sseKeepaliveMs: read("SSE_KEEPALIVE_MS", boundedInt(1000, 120_000, 15_000)),
   };
 }

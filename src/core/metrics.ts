@@ -20,22 +20,43 @@ interface Metric {
   render(out: string[]): void;
 }
 
-/** Only goes up. Either incremented in place, or read when scraped from a count kept elsewhere. */
+/** One sample, or one per label set. */
+export type Samples = number | Array<[Labels, number]>;
+
+function renderSamples(out: string[], name: string, samples: Samples): void {
+  if (typeof samples === "number") out.push(`${name} ${samples}`);
+  else for (const [labels, n] of samples) out.push(`${name}${labelText(labels)} ${n}`);
+}
+
+/**
+ * A value that only goes up. Either this registry holds it (`inc()`), or
+ * it is read when scraped from a count kept elsewhere (`read`): a total an
+ * object already keeps (refusals, reconnects, deliveries) is exposed as a
+ * counter without a second copy to keep in step.
+ */
 export class Counter implements Metric {
-  value = 0;
+  #value = 0;
   readonly name: string;
   readonly help: string;
-  readonly #read: (() => number) | undefined;
-  constructor(name: string, help: string, read?: () => number) {
+  readonly read: (() => Samples) | undefined;
+  constructor(name: string, help: string, read?: () => Samples) {
     this.name = name;
     this.help = help;
-    this.#read = read;
+    this.read = read;
+  }
+  /** The total (for a counter read from a function, the unlabelled sample or the sum over label sets). */
+  get value(): number {
+    if (!this.read) return this.#value;
+    const v = this.read();
+    return typeof v === "number" ? v : v.reduce((sum, [, n]) => sum + n, 0);
   }
   inc(n = 1): void {
-    this.value += n;
+    if (this.read) throw new Error(`${this.name} is read from a function; it cannot be incremented`);
+    this.#value += n;
   }
   render(out: string[]): void {
-    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`, `${this.name} ${this.#read ? this.#read() : this.value}`);
+    out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`);
+    renderSamples(out, this.name, this.read ? this.read() : this.#value);
   }
 }
 
@@ -43,17 +64,15 @@ export class Counter implements Metric {
 export class Gauge implements Metric {
   readonly name: string;
   readonly help: string;
-  readonly read: () => number | Array<[Labels, number]>;
-  constructor(name: string, help: string, read: () => number | Array<[Labels, number]>) {
+  readonly read: () => Samples;
+  constructor(name: string, help: string, read: () => Samples) {
     this.name = name;
     this.help = help;
     this.read = read;
   }
   render(out: string[]): void {
     out.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`);
-    const v = this.read();
-    if (typeof v === "number") out.push(`${this.name} ${v}`);
-    else for (const [labels, n] of v) out.push(`${this.name}${labelText(labels)} ${n}`);
+    renderSamples(out, this.name, this.read());
   }
 }
 

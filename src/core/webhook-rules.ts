@@ -1,12 +1,14 @@
+import * as v from "valibot";
 import { ConfigError } from "./errors.ts";
 import { validateKey } from "./keys.ts";
+import { parseText, trimmed, type TextSchema } from "./schemas.ts";
 
 // WEBHOOK_RULES: a JSON array of rules, each matching one key or a key
 // prefix, with total milestones (`every` N, or a `milestones` list) and/or an
 // online threshold (`online`, re-armed below `online - hysteresis`), and a
 // target URL with an optional signing secret:
 //   [{"key":"/launch","every":10000,"url":"https://hooks.example/h","secret":"…"},
-//    {"prefix":"/blog/","milestones":[100,1000]},"url":"…"},
+//    {"prefix":"/blog/","milestones":[100,1000],"url":"…"},
 //    {"key":"/pricing","online":200,"hysteresis":20,"url":"…"}]
 
 export interface WebhookRule {
@@ -25,61 +27,113 @@ export interface WebhookRule {
 
 const VAR = "WEBHOOK_RULES";
 
-function positiveInt(v: unknown, what: string): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(VAR, `${what} must be a whole number of 1 or more`);
-  return v;
+// Each message starts with the field it is about, so the report reads
+// "WEBHOOK_RULES: rule 0: every must be a whole number of 1 or more".
+
+function positiveInt(field: string) {
+  const message = `${field} must be a whole number of 1 or more`;
+  return v.pipe(v.number(message), v.safeInteger(message), v.minValue(1, message));
 }
 
-export function parseWebhookRules(raw: string | undefined): WebhookRule[] {
-  if (raw === undefined || raw.trim() === "") return [];
-  let list: unknown;
-  try {
-    list = JSON.parse(raw);
-  } catch {
-    throw new ConfigError(VAR, "must be a JSON array of rules");
-  }
-  if (!Array.isArray(list)) throw new ConfigError(VAR, "must be a JSON array of rules");
-  return list.map((item, i): WebhookRule => {
-    const at = `rule ${i}`;
-    if (typeof item !== "object" || item === null) throw new ConfigError(VAR, `${at} must be an object`);
-    const r = item as Record<string, unknown>;
-    const known = new Set(["key", "prefix", "every", "milestones", "online", "hysteresis", "url", "secret"]);
-    for (const k of Object.keys(r)) if (!known.has(k)) throw new ConfigError(VAR, `${at}: unknown field "${k}"`);
-    if ((r.key === undefined) === (r.prefix === undefined)) throw new ConfigError(VAR, `${at} needs exactly one of "key" or "prefix"`);
-    let key: string | undefined;
-    let prefix: string | undefined;
-    try {
-      if (r.key !== undefined) key = validateKey(String(r.key));
-      if (r.prefix !== undefined) prefix = validateKey(String(r.prefix));
-    } catch (err) {
-      throw new ConfigError(VAR, `${at}: ${(err as Error).message}`);
+/** A key or a key prefix: text a key may be (keys.ts); a number is read as its digits. */
+function keyText(field: string) {
+  return v.pipe(
+    v.union([v.string(), v.number()], `${field} must be text`),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      try {
+        return validateKey(String(dataset.value));
+      } catch (err) {
+        addIssue({ message: (err as Error).message });
+        return NEVER;
+      }
+    }),
+  );
+}
+
+const httpUrl = v.pipe(
+  v.string("url must be text"),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    if (!URL.canParse(dataset.value)) {
+      addIssue({ message: `url "${dataset.value}" is not a URL` });
+      return NEVER;
     }
-    const every = r.every === undefined ? undefined : positiveInt(r.every, `${at}: every`);
-    let milestones: number[] | undefined;
-    if (r.milestones !== undefined) {
-      if (!Array.isArray(r.milestones) || r.milestones.length === 0) throw new ConfigError(VAR, `${at}: milestones must be a non-empty list`);
-      milestones = [...new Set(r.milestones.map((m) => positiveInt(m, `${at}: milestones`)))].sort((a, b) => a - b);
+    const url = new URL(dataset.value);
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      addIssue({ message: "url must be http or https" });
+      return NEVER;
     }
-    const online = r.online === undefined ? undefined : positiveInt(r.online, `${at}: online`);
-    if (every === undefined && milestones === undefined && online === undefined) {
-      throw new ConfigError(VAR, `${at} needs "every", "milestones" or "online"`);
-    }
-    const hysteresis =
-      r.hysteresis === undefined ? Math.max(1, Math.ceil((online ?? 0) / 10)) : positiveInt(r.hysteresis, `${at}: hysteresis`);
-    if (typeof r.url !== "string") throw new ConfigError(VAR, `${at}: url is required`);
-    let url: URL;
-    try {
-      url = new URL(r.url);
-    } catch {
-      throw new ConfigError(VAR, `${at}: url "${r.url}" is not a URL`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new ConfigError(VAR, `${at}: url must be http or https`);
-    if (r.secret !== undefined && (typeof r.secret !== "string" || r.secret.length < 8)) {
-      throw new ConfigError(VAR, `${at}: secret must be a string of 8 or more characters`);
-    }
+    return url;
+  }),
+);
+
+const secretMessage = "secret must be a string of 8 or more characters";
+
+const ruleSchema = v.pipe(
+  // A JSON array is an object to strictObject: refuse it here, as a person would.
+  v.custom<object>((x) => typeof x === "object" && x !== null && !Array.isArray(x), "must be an object"),
+  v.strictObject(
+    {
+      key: v.optional(keyText("key")),
+      prefix: v.optional(keyText("prefix")),
+      every: v.optional(positiveInt("every")),
+      milestones: v.optional(
+        v.pipe(
+          v.array(positiveInt("milestones"), "milestones must be a non-empty list"),
+          v.nonEmpty("milestones must be a non-empty list"),
+          v.transform((list) => [...new Set(list)].sort((a, b) => a - b)),
+        ),
+      ),
+      online: v.optional(positiveInt("online")),
+      hysteresis: v.optional(positiveInt("hysteresis")),
+      url: httpUrl,
+      secret: v.optional(v.pipe(v.string(secretMessage), v.minLength(8, secretMessage))),
+    },
+    (issue) =>
+      issue.expected === "never"
+        ? `unknown field ${issue.received}`
+        : issue.expected === "Object"
+          ? "must be an object"
+          : `${issue.expected?.replaceAll('"', "")} is required`,
+  ),
+  v.check((r) => (r.key === undefined) !== (r.prefix === undefined), 'needs exactly one of "key" or "prefix"'),
+  v.check((r) => r.every !== undefined || r.milestones !== undefined || r.online !== undefined, 'needs "every", "milestones" or "online"'),
+  v.transform(({ key, prefix, every, milestones, online, hysteresis: h, url, secret }): WebhookRule => {
+    const hysteresis = h ?? Math.max(1, Math.ceil((online ?? 0) / 10));
     const id = JSON.stringify({ key, prefix, every, milestones, online, hysteresis, url: url.href });
-    return { id, key, prefix, every, milestones, online, hysteresis, url: url.href, origin: url.origin, secret: r.secret as string | undefined };
-  });
+    return { id, key, prefix, every, milestones, online, hysteresis, url: url.href, origin: url.origin, secret };
+  }),
+);
+
+const rulesList = v.pipe(
+  v.string(),
+  v.parseJson(undefined, "must be a JSON array of rules"),
+  v.array(ruleSchema, "must be a JSON array of rules"),
+);
+
+/** "rule 2 needs …" for the rule itself, "rule 2: every must …" for one of its fields. */
+function describe(issue: v.BaseIssue<unknown>): string {
+  const [at, ...inside] = issue.path ?? [];
+  if (at === undefined) return issue.message;
+  return `rule ${String(at.key)}${inside.length === 0 ? " " : ": "}${issue.message}`;
+}
+
+/** WEBHOOK_RULES as a setting: absent or blank is no rules. */
+export const webhookRulesSchema: TextSchema<WebhookRule[]> = v.pipe(
+  trimmed,
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    if (dataset.value === undefined) return [];
+    const result = v.safeParse(rulesList, dataset.value, { abortEarly: true });
+    if (result.success) return result.output;
+    addIssue({ message: describe(result.issues[0]) });
+    return NEVER;
+  }),
+);
+
+/** Throws ConfigError naming WEBHOOK_RULES. */
+export function parseWebhookRules(raw: string | undefined): WebhookRule[] {
+  const result = parseText(webhookRulesSchema, raw);
+  if (!result.ok) throw new ConfigError(VAR, result.message);
+  return result.value;
 }
 
 /** A rule that fires on totals (every N, a milestone list), written by the increment itself. */
