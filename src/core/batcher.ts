@@ -1,3 +1,4 @@
+import { backoffMs } from "./backoff.ts";
 import { CommitTimeoutError } from "./errors.ts";
 import type { Clock, CounterStore, Logger } from "./ports.ts";
 
@@ -174,8 +175,7 @@ export class WriteBatcher {
     }
     for (const [key, list] of this.#pending) if (!merged.has(key)) merged.set(key, list);
     this.#pending = merged;
-    const backoff = Math.min(this.#opts.maxBackoffMs, this.#opts.minBackoffMs * 2 ** Math.min(this.#failures - 1, 16));
-    const delay = backoff / 2 + Math.random() * (backoff / 2);
+    const delay = backoffMs(this.#failures - 1, { baseMs: this.#opts.minBackoffMs, maxMs: this.#opts.maxBackoffMs });
     if (this.#failures === 1 || this.#failures % 20 === 0) {
       this.#log.warn("commit failed; retrying", { err, failures: this.#failures, retry_ms: Math.round(delay), expired });
     }

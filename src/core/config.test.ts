@@ -198,11 +198,10 @@ describe.each(WHOLE_NUMBERS)("%s", (name, at, min, max, fallback) => {
 });
 
 describe("TRUST_PROXY_HEADER", () => {
-  it("is read once into proxy.header (and the older trustProxyHeader), lower case", () => {
+  it("is read into proxy.header, lower case, with the hops", () => {
     expect(parseConfig({}).proxy).toEqual({ header: undefined, hops: 1 });
     const c = parseConfig({ TRUST_PROXY_HEADER: "X-Forwarded-For", TRUST_PROXY_HOPS: "2" });
     expect(c.proxy).toEqual({ header: "x-forwarded-for", hops: 2 });
-    expect(c.trustProxyHeader).toBe("x-forwarded-for");
     expect(configError({ TRUST_PROXY_HEADER: "x forwarded" }).message).toBe('TRUST_PROXY_HEADER: "x forwarded" is not an HTTP header name');
   });
 });

@@ -26,11 +26,6 @@ export interface Config {
   maxSockets: number | undefined;
   /** Origins allowed to open the WebSocket: "*" or a list. */
   allowedOrigins: "*" | string[];
-  /**
-   * Header carrying the client address from a trusted proxy (lower case), or undefined to use the peer address.
-   * @deprecated The same value as `proxy.header`, kept while readers move there.
-   */
-  trustProxyHeader: string | undefined;
   /** Sockets that do not answer pings for this long are closed. */
   heartbeatTimeoutMs: number;
   broadcastIntervalMs: number;
@@ -123,7 +118,6 @@ export function parseConfig(env: Env): Config {
     maxSocketsPerIp: read("MAX_SOCKETS_PER_IP", boundedInt(1, 10_000_000, 100)),
     maxSockets: read("MAX_SOCKETS", boundedInt(1, 10_000_000)),
     allowedOrigins: read("ALLOWED_ORIGINS", originList),
-    trustProxyHeader,
     heartbeatTimeoutMs: read("HEARTBEAT_TIMEOUT_MS", boundedInt(100, 3_600_000, 30_000)),
     broadcastIntervalMs: read("BROADCAST_INTERVAL_MS", boundedInt(1, 10_000, 25)),
     commitTimeoutMs: read("COMMIT_TIMEOUT_MS", boundedInt(100, 3_600_000, 30_000)),

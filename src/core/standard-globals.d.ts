@@ -16,4 +16,5 @@ interface URL {
 
 declare var URL: {
   new (url: string, base?: string): URL;
+  canParse(url: string, base?: string): boolean;
 };

@@ -1,3 +1,4 @@
+import { backoffMs } from "./backoff.ts";
 import type { Clock, HttpPoster, Logger, Outbox, OutboxEvent, TimerHandle } from "./ports.ts";
 import type { WebhookRule } from "./webhook-rules.ts";
 
@@ -237,8 +238,7 @@ export async function deliverEvent(
     error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   }
   const dead = e.attempts >= opts.maxAttempts;
-  const backoff = Math.min(opts.retryMaxMs, opts.retryBaseMs * 2 ** (e.attempts - 1));
-  const retryIn = dead ? null : Math.round(backoff / 2 + Math.random() * (backoff / 2));
+  const retryIn = dead ? null : backoffMs(e.attempts - 1, { baseMs: opts.retryBaseMs, maxMs: opts.retryMaxMs });
   if (dead) {
     log.warn("webhook: giving up", { event: e.id, key: e.key, attempts: e.attempts, error });
   } else {

@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import { backoffMs } from "../core/backoff.ts";
 import type { Bus, BusHandlers, Logger } from "../core/ports.ts";
 import { TOTALS_CHANNEL } from "./store.ts";
 
@@ -44,7 +45,7 @@ export function createPgBus(url: string, publisher: postgres.Sql, log: Logger, o
         if (!connected || closing) return;
         connected = false;
         handlers?.onDisconnect();
-        schedule(minBackoff);
+        schedule(0);
       },
     } as postgres.Options<{}>);
 
@@ -61,7 +62,7 @@ export function createPgBus(url: string, publisher: postgres.Sql, log: Logger, o
       void old?.end({ timeout: 0 }).catch(() => {});
       if (!everConnected) throw err; // start-up: the caller decides
       if (attempt <= 1 || attempt % 10 === 0) log.warn("bus connect failed; retrying", { err, attempt });
-      schedule(Math.min(maxBackoff, minBackoff * 2 ** Math.min(attempt, 10)), attempt + 1);
+      schedule(attempt);
       return;
     }
     connected = true;
@@ -71,10 +72,11 @@ export function createPgBus(url: string, publisher: postgres.Sql, log: Logger, o
     handlers?.onConnect(reconnected);
   };
 
-  const schedule = (delay: number, attempt = 1) => {
+  /** Reconnects after the `attempt`th backoff (0: the first retry), with jitter. */
+  const schedule = (attempt: number) => {
     if (closing || timer !== null) return;
-    const jittered = delay / 2 + Math.random() * (delay / 2);
-    timer = setTimeout(() => void connect(attempt).catch(() => {}), jittered);
+    const delay = backoffMs(attempt, { baseMs: minBackoff, maxMs: maxBackoff });
+    timer = setTimeout(() => void connect(attempt + 1).catch(() => {}), delay);
   };
 
   return {
