@@ -1,63 +1,107 @@
-// Servers under test, /proc readings and the pool of load-generator processes.
-import { spawn, fork, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+// The designs under test (started through test/helpers/launch.ts, the
+// launcher the tests use too), /proc readings and the pool of load-generator
+// processes.
+import { fork, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import postgres from "postgres";
+import {
+  BIN, headcountCommand, inheritedEnv, launch, offlineEnv, ROOT, scriptCommand, type Command, type Exit, type Launched,
+} from "../test/helpers/launch.ts";
 
-export const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
-const BIN = join(ROOT, "node_modules", ".bin");
+export { ROOT };
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- designs ----------------------------------------------------------------
 
-export type DesignName = "headcount-node" | "headcount-bun" | "floor-node" | "floor-bun" | "seed" | "headcount-pglite";
+export type DesignName =
+  | "headcount-node"
+  | "headcount-bun"
+  | "headcount-deno"
+  | "headcount-node-embedded"
+  | "headcount-bun-embedded"
+  | "headcount-deno-embedded"
+  | "floor-node"
+  | "floor-bun"
+  | "seed";
 
 export interface Design {
   name: DesignName;
   label: string;
-  cmd: string;
-  args: string[];
+  runtime: "node" | "bun" | "deno";
+  /** headcount itself (has /readyz, the page, the API), or a baseline script. */
+  headcount: boolean;
+  /** "embedded": no DATABASE_URL, a fresh DATA_DIR per server. */
+  store: "postgres" | "embedded";
   /** Why it cannot run here, if it cannot. */
   missing?: string;
-  usesPg: boolean;
+  command(env: Record<string, string>, flags?: string[]): Command;
 }
 
 /** Extra node flags for headcount (Node) only, e.g. `--max-semi-space-size=8` (README "Operations"). */
 export const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
 
 export function designs(): Design[] {
-  const bunTs = join(ROOT, "src/runtime/bun.ts");
+  const hc = (runtime: Design["runtime"], store: Design["store"]): Design => {
+    const entry = join(ROOT, `src/runtime/${runtime}.ts`);
+    const Rt = runtime[0]!.toUpperCase() + runtime.slice(1);
+    return {
+      name: `headcount-${runtime}${store === "embedded" ? "-embedded" : ""}` as DesignName,
+      label: `headcount (${Rt}${store === "embedded" ? ", embedded" : ""})`,
+      runtime,
+      headcount: true,
+      store,
+      missing: existsSync(entry) ? undefined : `${entry} does not exist`,
+      command: (env, flags = []) => headcountCommand(runtime, env, runtime === "node" ? [...NODE_FLAGS, ...flags] : flags),
+    };
+  };
+  const baseline = (name: DesignName, label: string, runtime: "node" | "bun", script: string): Design => ({
+    name, label, runtime, headcount: false, store: "postgres",
+    command: (_env, flags = []) => scriptCommand(runtime, script, flags),
+  });
   return [
-    { name: "headcount-node", label: "headcount (Node)", cmd: join(BIN, "node"), args: [...NODE_FLAGS, "src/runtime/node.ts"], usesPg: true },
-    {
-      name: "headcount-bun",
-      label: "headcount (Bun)",
-      cmd: join(BIN, "bun"),
-      args: ["src/runtime/bun.ts"],
-      usesPg: true,
-      missing: existsSync(bunTs) ? undefined : "src/runtime/bun.ts does not exist yet",
-    },
-    { name: "floor-node", label: "floor: bare ws (Node)", cmd: join(BIN, "node"), args: ["bench/baselines/floor-node.ts"], usesPg: true },
-    { name: "floor-bun", label: "floor: bare Bun.serve", cmd: join(BIN, "bun"), args: ["bench/baselines/floor-bun.ts"], usesPg: true },
-    { name: "seed", label: "seed design (per-visit UPDATE + broadcast)", cmd: join(BIN, "node"), args: ["bench/baselines/seed.ts"], usesPg: true },
-    { name: "headcount-pglite", label: "headcount (Node, embedded PGlite)", cmd: join(BIN, "node"), args: ["src/runtime/node.ts"], usesPg: false },
+    hc("node", "postgres"),
+    hc("bun", "postgres"),
+    hc("deno", "postgres"),
+    hc("node", "embedded"),
+    hc("bun", "embedded"),
+    hc("deno", "embedded"),
+    baseline("floor-node", "floor: bare ws (Node)", "node", "bench/baselines/floor-node.ts"),
+    baseline("floor-bun", "floor: bare Bun.serve", "bun", "bench/baselines/floor-bun.ts"),
+    baseline("seed", "seed design (per-visit UPDATE + broadcast)", "node", "bench/baselines/seed.ts"),
   ];
 }
 
 export interface Server {
   pid: number;
   port: number;
+  url: string;
   wsUrl: string;
   proc: ChildProcess;
   logs: string[];
+  /** performance.now() at spawn and at the listening line. */
+  spawnedAt: number;
+  listeningAt: number;
+  /** What the listening line says, e.g. headcount's `store` ("pglite", "sqlite", "postgres"). */
+  listening: Record<string, unknown>;
+  /** The embedded store's directory, if this server has one. */
+  dataDir: string | undefined;
+  exited: Promise<Exit>;
+  alive(): boolean;
+  /** SIGKILL, wait for the exit, remove a data directory the bench made for it. */
   kill(): Promise<void>;
+  /** SIGTERM (SIGKILL after graceMs), wait for the exit; keeps the data directory. */
+  stop(graceMs?: number): Promise<Exit>;
 }
 
+/** Environment every design gets; `databaseUrl` is dropped for the embedded store. */
 export function serverEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    ...(process.env as Record<string, string>),
+    ...inheritedEnv(),
+    ...offlineEnv(),
     PORT: "0",
     HOST: "127.0.0.1",
     LOG_LEVEL: "info",
@@ -69,60 +113,70 @@ export function serverEnv(databaseUrl: string, extra: Record<string, string> = {
     RATE_LIMIT_PER_SEC: "1000000",
     MAX_SOCKETS_PER_IP: "1000000",
     MAX_SOCKETS: "19500",
-    WRANGLER_SEND_METRICS: "false",
-    DO_NOT_TRACK: "1",
     ...extra,
   };
 }
 
-export function startServer(d: Design, env: Record<string, string>, extraArgs: string[] = [], timeoutMs = 30_000): Promise<Server> {
-  const proc = spawn(d.cmd, [...extraArgs, ...d.args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  const logs: string[] = [];
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`${d.name} did not start within ${timeoutMs} ms:\n${logs.slice(-20).join("\n")}`));
-    }, timeoutMs);
-    let buf = "";
-    proc.stdout!.on("data", (c: Buffer) => {
-      buf += c.toString();
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (logs.length < 2000) logs.push(line);
-        if (!line.startsWith("{")) continue;
-        try {
-          const rec = JSON.parse(line) as { msg?: string; port?: number };
-          if (rec.msg === "listening" && typeof rec.port === "number") {
-            clearTimeout(timer);
-            const port = rec.port;
-            resolve({
-              pid: proc.pid!,
-              port,
-              proc,
-              logs,
-              wsUrl: `ws://127.0.0.1:${port}/ws`,
-              kill: async () => {
-                if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
-                await exited;
-              },
-            });
-          }
-        } catch {
-          /* not JSON */
-        }
-      }
-    });
-    proc.stderr!.on("data", (c: Buffer) => {
-      if (logs.length < 2000) logs.push(c.toString().trimEnd());
-    });
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${d.name} exited (${proc.exitCode ?? proc.signalCode}) before listening:\n${logs.slice(-20).join("\n")}`));
-    });
-  });
+export const freshDataDir = () => mkdtempSync(join(tmpdir(), "headcount-bench-"));
+
+/** Servers still running: finish() kills them so an aborted bench leaves nothing behind. */
+export const live = new Set<Server>();
+
+export interface StartOptions {
+  /** For the embedded store: this directory (kept), instead of a fresh one (removed on kill). */
+  dataDir?: string;
+  /** Runtime flags, e.g. --cpu-prof. */
+  flags?: string[];
+  /** Wraps the final command, e.g. in a cgroup (test/helpers/launch.ts inCgroup). */
+  wrap?: (c: Command) => Command;
+  timeoutMs?: number;
+}
+
+export async function startServer(d: Design, env: Record<string, string>, opts: StartOptions = {}): Promise<Server> {
+  env = { ...env };
+  let dataDir: string | undefined;
+  let owned = false;
+  if (d.store === "embedded") {
+    delete env.DATABASE_URL;
+    owned = opts.dataDir === undefined;
+    dataDir = opts.dataDir ?? freshDataDir();
+    env.DATA_DIR = dataDir;
+  }
+  const command = d.command(env, opts.flags);
+  let l: Launched;
+  try {
+    l = await launch({ name: d.name, command: opts.wrap ? opts.wrap(command) : command, env, timeoutMs: opts.timeoutMs ?? 60_000, maxLogLines: 2000 });
+  } catch (err) {
+    if (owned && dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  const server: Server = {
+    pid: l.pid,
+    port: l.port,
+    url: l.url,
+    wsUrl: `ws://127.0.0.1:${l.port}/ws`,
+    proc: l.proc,
+    logs: l.logs,
+    spawnedAt: l.spawnedAt,
+    listeningAt: l.listeningAt,
+    listening: l.listening,
+    dataDir,
+    exited: l.exited,
+    alive: l.alive,
+    kill: async () => {
+      await l.stop("SIGKILL");
+      live.delete(server);
+      if (owned && dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+    stop: async (graceMs = 15_000) => {
+      const e = await l.stop("SIGTERM", graceMs);
+      live.delete(server);
+      return e;
+    },
+  };
+  live.add(server);
+  void l.exited.then(() => live.delete(server));
+  return server;
 }
 
 // ---- /proc --------------------------------------------------------------------

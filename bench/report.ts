@@ -1,6 +1,7 @@
 // Writes bench/RESULTS.md and bench/burst.svg from one run's results.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { footprintSection } from "./report-footprint.ts";
 
 export interface Results {
   started: string;
@@ -23,6 +24,8 @@ export interface Results {
     inflight: number;
     intervalMs: number;
     holdIntervalMs: number;
+    /** The footprint scenario's memory cgroup limit. */
+    cgroupMb?: number;
   };
   notes: string[];
   // deno-lint-ignore no-explicit-any
@@ -33,11 +36,21 @@ export interface Results {
   hold: any[];
   // deno-lint-ignore no-explicit-any
   clientCost: any[];
+  // Absent in results written before the footprint scenario existed.
+  // deno-lint-ignore no-explicit-any
+  footprint?: any[];
+  // deno-lint-ignore no-explicit-any
+  cgroup?: any[];
 }
 
 const LABEL: Record<string, string> = {
   "headcount-node": "headcount (Node)",
   "headcount-bun": "headcount (Bun)",
+  "headcount-deno": "headcount (Deno)",
+  "headcount-node-embedded": "headcount (Node, embedded)",
+  "headcount-bun-embedded": "headcount (Bun, embedded)",
+  "headcount-deno-embedded": "headcount (Deno, embedded)",
+  // the name of the Node embedded design in results written before it had Bun and Deno siblings
   "headcount-pglite": "headcount (Node, PGlite)",
   "floor-node": "floor: bare ws (Node)",
   "floor-bun": "floor: bare Bun",
@@ -46,12 +59,19 @@ const LABEL: Record<string, string> = {
 const COLOR: Record<string, string> = {
   "headcount-node": "#1f77b4",
   "headcount-bun": "#9467bd",
+  "headcount-deno": "#e377c2",
+  "headcount-node-embedded": "#17becf",
+  "headcount-bun-embedded": "#bcbd22",
+  "headcount-deno-embedded": "#ff7f0e",
   "headcount-pglite": "#17becf",
   "floor-node": "#2ca02c",
   "floor-bun": "#8c564b",
   seed: "#d62728",
 };
-const ORDER = ["headcount-node", "floor-node", "headcount-bun", "floor-bun", "seed", "headcount-pglite"];
+const ORDER = [
+  "headcount-node", "headcount-node-embedded", "floor-node", "headcount-bun", "headcount-bun-embedded", "floor-bun",
+  "headcount-deno", "headcount-deno-embedded", "seed", "headcount-pglite",
+];
 
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "—");
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "—");
@@ -93,7 +113,7 @@ export function targets(res: Results, opts: { holdN: number; bigN: number }): Ta
   }
   // 2. burst 10k within 1.25x of floor (Node, Bun)
   for (const [hcName, floorName, rt] of [["headcount-node", "floor-node", "Node"], ["headcount-bun", "floor-bun", "Bun"]] as const) {
-    const n = res.burst.some((r) => r.n === 10_000) ? 10_000 : Math.max(0, ...res.burst.map((r) => r.n as number));
+    const n = res.burst.some((r) => r.n === 10_000) || res.burst.length === 0 ? 10_000 : Math.max(...res.burst.map((r) => r.n as number));
     const hc = b(hcName, n);
     const fl = b(floorName, n);
     const name = `Burst of ${int(n)} on ${rt} vs bare ${rt === "Node" ? "ws" : "Bun"}`;
@@ -194,9 +214,10 @@ export function writeReport(res: Results, dir: string, opts: { holdN: number; bi
   L.push("");
   L.push("## Method");
   L.push("");
-  L.push("- Every design speaks the same protocol (DESIGN.md §4: `hello` to the joiner after its visit commits, then `count`), so one load generator drives all of them. Designs: **headcount** on Node (`src/runtime/node.ts`) and Bun (`src/runtime/bun.ts`) against PostgreSQL; **seed design** (`bench/baselines/seed.ts`: per-visit `INSERT … ON CONFLICT … total + 1`, then the new count sent to every socket, bare `ws` + postgres.js); **floor: bare ws** (`bench/baselines/floor-node.ts`: the same group-commit statement as headcount, one hello with an HMAC token per joiner, one coalesced count per key per interval encoded once into a single WebSocket frame written to every socket); **floor: bare Bun** (`bench/baselines/floor-bun.ts`: the same on `Bun.serve` with `server.publish`).");
-  L.push(`- Every server is a fresh child process per run, on a free port, with the same environment: \`DATABASE_URL\` (a dedicated database \`headcount_bench\`, unique keys per run), \`PG_POOL_MAX=10\`, \`BROADCAST_INTERVAL_MS=${m.intervalMs ?? 100}\` for bursts and sustained load and \`${m.holdIntervalMs ?? 25}\` (headcount's default) for held connections and fan-out latency; headcount's abuse limits lifted only through \`RATE_LIMIT_BURST\`, \`RATE_LIMIT_PER_SEC\`, \`MAX_SOCKETS_PER_IP\` and \`MAX_SOCKETS=19500\`.`);
+  L.push("- Every design speaks the same protocol (DESIGN.md §4: `hello` to the joiner after its visit commits, then `count`), so one load generator drives all of them. Designs: **headcount** on Node (`src/runtime/node.ts`), Bun (`src/runtime/bun.ts`) and Deno (`src/runtime/deno.ts`, run with the permissions `deno task start` grants) against PostgreSQL, and the same on the embedded store (*embedded*: no `DATABASE_URL`, a fresh `DATA_DIR` per server); **seed design** (`bench/baselines/seed.ts`: per-visit `INSERT … ON CONFLICT … total + 1`, then the new count sent to every socket, bare `ws` + postgres.js); **floor: bare ws** (`bench/baselines/floor-node.ts`: the same group-commit statement as headcount, one hello with an HMAC token per joiner, one coalesced count per key per interval encoded once into a single WebSocket frame written to every socket); **floor: bare Bun** (`bench/baselines/floor-bun.ts`: the same on `Bun.serve` with `server.publish`).");
+  L.push(`- Every server is a fresh child process per run, on a free port, with the same environment: \`DATABASE_URL\` (a dedicated database \`headcount_bench\`, unique keys per run; none for the embedded store), \`PG_POOL_MAX=10\`, \`BROADCAST_INTERVAL_MS=${m.intervalMs ?? 100}\` for bursts and sustained load and \`${m.holdIntervalMs ?? 25}\` (headcount's default) for held connections and fan-out latency; headcount's abuse limits lifted only through \`RATE_LIMIT_BURST\`, \`RATE_LIMIT_PER_SEC\`, \`MAX_SOCKETS_PER_IP\` and \`MAX_SOCKETS=19500\`.`);
   L.push(`- The load generator keeps at most ${m.inflight || "∞"} WebSocket handshakes in flight per process (${(m.inflight || 0) * (m.loadProcesses || 3)} in all), below Node's default listen backlog of 511, so a burst measures the servers rather than the kernel's SYN retry timers (see Notes).`);
+  L.push("- The load generator's clients look like browsers: a browser User-Agent and an `Origin` of the server's own address on every handshake (bench/client.ts), so a server that filters bots or checks origins counts them as the visitors they stand for.");
   L.push("- Server CPU is user+system time from `/proc/<pid>/stat`, peak RSS is `VmHWM` from `/proc/<pid>/status` (including start-up), idle RSS is `VmRSS` once it stops moving.");
   L.push("- N = 20,000 cannot be held by one server process here (20,000 open files per process, sockets included, plus the database pool and the listener), so the top point is 19,000.");
   L.push("");
@@ -237,7 +258,7 @@ export function writeReport(res: Results, dir: string, opts: { holdN: number; bi
   if (res.sustained.length) {
     L.push("## Sustained visits");
     L.push("");
-    L.push("Closed loop: 3 × 64 concurrent visitors, each connects, waits for its hello (the visit is committed), closes and starts again. Commits are `xact_commit` deltas of the benchmark database (`pg_stat_database`), which also count the server's other transactions (presence heartbeats, notifications). Table total is `sum(total)` over the run's keys.");
+    L.push("Closed loop: 3 × 64 concurrent visitors, each connects, waits for its hello (the visit is committed), closes and starts again. Commits are `xact_commit` deltas of the benchmark database (`pg_stat_database`), which also count the server's other transactions (presence heartbeats, notifications). Table total is `sum(total)` over the run's keys. On the embedded store there is no `pg_stat_database` (commits —) and the table total is the sum of the run's keys read through headcount's own `GET /api/counters/<key>` before the server stops.");
     L.push("");
     const split = res.sustained.some((r) => r.clientCpuPct !== undefined);
     L.push(split
@@ -285,6 +306,8 @@ export function writeReport(res: Results, dir: string, opts: { holdN: number; bi
     for (const c of res.clientCost) L.push(`| ${c.impl} | ${int(c.n)} | ${int(c.bytesPerSocket)} B | ${f1(c.cpuUsPerSocket)} µs |`);
     L.push("");
   }
+
+  L.push(...footprintSection(res.footprint ?? [], res.cgroup ?? [], res.sustained, m.cgroupMb ?? 128, (d) => LABEL[d] ?? d));
 
   L.push("## Targets (issue 4)");
   L.push("");

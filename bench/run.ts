@@ -1,20 +1,30 @@
 // `npm run bench` — runs every scenario against headcount and the baselines,
 // then writes bench/RESULTS.md, bench/burst.svg and bench/results.json.
 //
-//   npm run bench                      full run (~20 min on 2 cores)
+//   npm run bench                      full run (~35 min on 2 cores)
 //   npm run bench -- --quick           smoke run: small N, one run each
 //   npm run bench -- --only=burst,hold --designs=headcount-node,floor-node --runs=1 --burst=1000,5000
+//   npm run bench -- --only=footprint --quick --out=/tmp/fp   start-up, idle and per-socket memory, 128 MiB cgroup check
 //   BENCH_NODE_FLAGS=--max-semi-space-size=8 npm run bench -- …   extra node flags for headcount (Node)
+//
+// Scenarios (--only=…): client, burst, sustained, hold, hold19k, footprint.
+// Each has its own default designs (DEFAULT_DESIGNS below); --designs=a,b
+// replaces them for every scenario (a design a scenario cannot run is skipped).
+// Footprint flags: --settle-ms, --footprint-sockets (10000), --cgroup-mb (128),
+// --cgroup-sockets (5000), --cgroup-runs (1). Writing to --out=<dir> keeps a
+// trial run from overwriting the published bench/RESULTS.md.
 //
 // Only ever targets 127.0.0.1; every scenario has a hard timeout.
 import { execSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import postgres from "postgres";
+import { removeAllCgroups } from "./cgroup.ts";
+import { footprint } from "./footprint.ts";
 import {
-  Client, cpuMs, cpuMsByComm, designs, machineBusyMs, ensureDatabase, median, NODE_FLAGS, now, peakRssKb, percentile, ROOT, serverEnv, settledRssKb,
+  Client, cpuMs, cpuMsByComm, designs, live, machineBusyMs, ensureDatabase, median, NODE_FLAGS, now, peakRssKb, percentile, ROOT, serverEnv, settledRssKb,
   sleep, startServer, type Design, type DesignName, type Server,
 } from "./lib.ts";
 import { writeReport, type Results } from "./report.ts";
@@ -28,7 +38,7 @@ const flag = (name: string): string | undefined => {
 };
 const QUICK = flag("quick") === "true";
 const list = (s: string | undefined) => (s ? s.split(",").map((x) => x.trim()).filter(Boolean) : undefined);
-const ONLY = new Set(list(flag("only")) ?? ["client", "burst", "sustained", "hold", "hold19k"]);
+const ONLY = new Set(list(flag("only")) ?? ["client", "burst", "sustained", "hold", "hold19k", "footprint"]);
 const RUNS = Number(flag("runs") ?? (QUICK ? 1 : 3));
 const BURST_N = (list(flag("burst")) ?? (QUICK ? ["1000", "5000"] : ["1000", "5000", "10000", "19000"])).map(Number);
 const SEED_MAX_N = Number(flag("seed-max") ?? 5000);
@@ -43,15 +53,39 @@ const CLIENT_IMPL = flag("client") ?? "ws";
 const CLIENTS = Number(flag("clients") ?? 3);
 const INTERVAL = flag("interval") ?? "100";
 const HOLD_INTERVAL = flag("hold-interval") ?? "25";
+// footprint: settle before idle RSS, idle sockets held, the memory cgroup check
+const SETTLE_MS = Number(flag("settle-ms") ?? (QUICK ? 2000 : 5000));
+const FOOTPRINT_N = Number(flag("footprint-sockets") ?? 10_000);
+const CGROUP_MB = Number(flag("cgroup-mb") ?? 128);
+const CGROUP_N = Number(flag("cgroup-sockets") ?? 5000);
+const CGROUP_RUNS = Number(flag("cgroup-runs") ?? 1);
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const DB_NAME = "headcount_bench";
 const OUT = flag("out") ?? join(ROOT, "bench");
 const all = designs();
-const wanted = new Set((list(flag("designs")) ?? ["headcount-node", "headcount-bun", "floor-node", "floor-bun", "seed"]) as DesignName[]);
-const active = all.filter((d) => wanted.has(d.name));
-const design = (n: DesignName) => all.find((d) => d.name === n)!;
+const design = (n: DesignName) => {
+  const d = all.find((x) => x.name === n);
+  if (!d) throw new Error(`no design ${n}; there are ${all.map((x) => x.name).join(", ")}`);
+  return d;
+};
+type Scenario = "burst" | "sustained" | "hold" | "hold19k" | "footprint";
+const PG_SET: DesignName[] = ["headcount-node", "headcount-bun", "floor-node", "floor-bun", "seed"];
+const DEFAULT_DESIGNS: Record<Scenario, DesignName[]> = {
+  burst: PG_SET,
+  // The hot key on the embedded store beside PostgreSQL, same runtime, same run.
+  sustained: [...PG_SET, "headcount-deno", "headcount-node-embedded", "headcount-bun-embedded", "headcount-deno-embedded"],
+  hold: PG_SET,
+  hold19k: PG_SET,
+  footprint: ["headcount-node-embedded", "headcount-node", "floor-node", "headcount-bun-embedded", "headcount-bun", "floor-bun", "headcount-deno-embedded", "headcount-deno"],
+};
+const wanted = list(flag("designs"))?.map((n) => design(n as DesignName).name);
+function designsFor(s: Scenario): Design[] {
+  const can = (d: Design) =>
+    (s === "hold" || s === "hold19k" ? d.name !== "seed" : true) && (s === "hold19k" ? d.store === "postgres" : true);
+  return (wanted ?? DEFAULT_DESIGNS[s]).map(design).filter(can);
+}
 
-const results: Results = {
+const results: Results & Required<Pick<Results, "footprint" | "cgroup">> = {
   started: new Date().toISOString(),
   quick: QUICK,
   runs: RUNS,
@@ -61,6 +95,8 @@ const results: Results = {
   sustained: [],
   hold: [],
   clientCost: [],
+  footprint: [],
+  cgroup: [],
 };
 const note = (s: string) => {
   results.notes.push(s);
@@ -102,22 +138,18 @@ const runId = `${Date.now().toString(36)}`;
 let keySeq = 0;
 const freshKey = (tag: string) => `/bench/${runId}/${tag}/${keySeq++}`;
 
+/** A design on a free port; the embedded store gets a fresh DATA_DIR, removed by kill(). */
 async function launch(d: Design, extraEnv: Record<string, string> = {}): Promise<Server> {
   const env = serverEnv(dbUrl, { BROADCAST_INTERVAL_MS: INTERVAL, ...extraEnv });
-  if (!d.usesPg) {
-    delete env.DATABASE_URL;
-    env.DATA_DIR = `/tmp/headcount-bench-${runId}-${keySeq++}`;
-  }
   const prof = process.env.BENCH_PROF_DIR;
-  const args = prof && d.cmd.endsWith("node") ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
-  const server = await startServer(d, env, args);
+  const flags = prof && d.runtime === "node" ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
+  const server = await startServer(d, env, { flags });
   if (prof) {
+    // A profile is written at a clean exit only.
+    const kill = server.kill;
     server.kill = async () => {
-      server.proc.kill("SIGTERM");
-      await new Promise((r) => {
-        server.proc.once("exit", r);
-        setTimeout(() => r(server.proc.kill("SIGKILL")), 15_000);
-      });
+      await server.stop(15_000);
+      await kill();
     };
   }
   return server;
@@ -142,6 +174,17 @@ async function xactCommit(): Promise<number> {
 async function tableTotal(prefix: string): Promise<number> {
   const [r] = await admin`select coalesce(sum(total), 0)::text as t from counters where key like ${prefix + "%"}`;
   return Number(r!.t);
+}
+
+/** The embedded store's totals, read through headcount's own API (the store is inside the server). */
+async function apiTotal(server: Server, keys: string[]): Promise<number> {
+  let sum = 0;
+  for (const key of keys) {
+    const res = await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`);
+    if (!res.ok) throw new Error(`GET /api/counters for ${key} answered ${res.status}`);
+    sum += ((await res.json()) as { total: number }).total;
+  }
+  return sum;
 }
 
 // ---- scenario: burst ------------------------------------------------------------------
@@ -174,7 +217,7 @@ async function burstOnce(d: Design, n: number, run: number, capMs: number) {
 
 async function burst(): Promise<void> {
   for (const n of BURST_N) {
-    for (const d of active) {
+    for (const d of designsFor("burst")) {
       if (d.missing) continue;
       if (d.name === "seed" && n > SEED_MAX_N) {
         results.burst.push({ design: d.name, n, skipped: `not run above N=${SEED_MAX_N}: O(N²) messages (${((n * n) / 2e6).toFixed(0)}M at N=${n})` });
@@ -232,12 +275,13 @@ async function sustainedOnce(d: Design, keysCount: number, run: number) {
     const m1 = machineBusyMs();
     const cl1 = (await Promise.all(clients.map((c) => c.call("stats")))).reduce((a, s) => a + (s.cpuMs as number), 0);
     await sleep(1500); // let backends report their stats
-    const x1 = await xactCommit();
+    // The embedded store has no pg_stat_database: its commits are not counted.
+    const x1 = d.store === "postgres" ? await xactCommit() : NaN;
     const visits = res.reduce((a, r) => a + (r.visits as number), 0);
     const attempts = res.reduce((a, r) => a + (r.attempts as number), 0);
     const failed = res.reduce((a, r) => a + (r.failed as number), 0);
     const secs = (Math.max(...res.map((r) => r.t1 as number)) - Math.min(...res.map((r) => r.t0 as number))) / 1000;
-    const total = await tableTotal(prefix);
+    const total = d.store === "postgres" ? await tableTotal(prefix) : await apiTotal(server, keys);
     return { visitsPerSec: visits / secs, serverCpuPct: (100 * (cpu1 - cpu0)) / (secs * 1000),
       clientCpuPct: (100 * (cl1 - cl0)) / (secs * 1000),
       pgCpuPct: (100 * (pg1 - pg0)) / (secs * 1000),
@@ -251,7 +295,7 @@ async function sustainedOnce(d: Design, keysCount: number, run: number) {
 
 async function sustained(): Promise<void> {
   for (const keysCount of [1, 1000]) {
-    for (const d of active) {
+    for (const d of designsFor("sustained")) {
       if (d.missing) continue;
       const runs = [];
       for (let r = 0; r < RUNS; r++) runs.push(await sustainedOnce(d, keysCount, r));
@@ -264,6 +308,7 @@ async function sustained(): Promise<void> {
         clientCpuPct: median(runs.map((r) => r.clientCpuPct)),
         pgCpuPct: median(runs.map((r) => r.pgCpuPct)),
         machinePct: median(runs.map((r) => r.machinePct)),
+        store: d.store,
         commits: median(runs.map((r) => r.commits)),
         visitsPerCommit: median(runs.map((r) => r.visits / Math.max(1, r.commits))),
         visits: runs.map((r) => r.visits),
@@ -416,6 +461,7 @@ function sh(cmd: string): string {
 }
 
 function save(): void {
+  mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, QUICK ? "results.quick.json" : "results.json"), JSON.stringify(results, null, 2) + "\n");
 }
 
@@ -445,7 +491,8 @@ async function main(): Promise<void> {
   const hc = await launch(design("headcount-node"));
   await hc.kill();
 
-  for (const d of all) if (wanted.has(d.name) && d.missing) note(`${d.label} skipped: ${d.missing}`);
+  const used = new Set((["burst", "sustained", "hold", "hold19k", "footprint"] as Scenario[]).filter((s) => ONLY.has(s)).flatMap((s) => designsFor(s)));
+  for (const d of used) if (d.missing) note(`${d.label} skipped: ${d.missing}`);
   clients = Array.from({ length: CLIENTS }, () => new Client(CLIENT_IMPL));
   visitor = new Client(CLIENT_IMPL);
   await Promise.all([...clients, visitor].map((c) => c.ready));
@@ -454,16 +501,31 @@ async function main(): Promise<void> {
     process.stderr.write("\nbench: hard time limit reached; writing what we have\n");
     note("the run hit its overall time limit; some scenarios are missing");
     finish(1);
-  }, Number(flag("limit-min") ?? 40) * 60_000);
+  }, Number(flag("limit-min") ?? 60) * 60_000);
   hardStop.unref();
 
   if (ONLY.has("client")) await clientCost();
   if (ONLY.has("burst")) await burst();
   if (ONLY.has("sustained")) await sustained();
-  if (ONLY.has("hold")) await hold(HOLD_N, active.filter((d) => d.name !== "seed"));
-  if (ONLY.has("hold19k")) {
-    const big = active.filter((d) => d.name !== "seed" && d.name !== "headcount-pglite");
-    await hold(BIG_N, big);
+  if (ONLY.has("hold")) await hold(HOLD_N, designsFor("hold"));
+  if (ONLY.has("hold19k")) await hold(BIG_N, designsFor("hold19k"));
+  if (ONLY.has("footprint")) {
+    results.machine.cgroupMb = CGROUP_MB;
+    await footprint(
+      designsFor("footprint"),
+      {
+        clients,
+        visitor,
+        env: (extra = {}) => serverEnv(dbUrl, { BROADCAST_INTERVAL_MS: HOLD_INTERVAL, ...extra }),
+        freshKey,
+        setLabel,
+        note,
+        save,
+        closeAll,
+      },
+      { runs: RUNS, settleMs: SETTLE_MS, holdN: FOOTPRINT_N, cgroupN: CGROUP_N, cgroupMb: CGROUP_MB, cgroupRuns: CGROUP_RUNS, inflight: INFLIGHT },
+      results,
+    );
   }
   finish(0);
 }
@@ -477,8 +539,12 @@ function finish(code: number): void {
   save();
   writeReport(results, OUT, { holdN: HOLD_N, bigN: BIG_N });
   for (const c of [...clients, visitor]) c?.exit();
-  void admin?.end({ timeout: 2 }).finally(() => process.exit(code));
-  setTimeout(() => process.exit(code), 3000).unref();
+  // Nothing outlives the bench: servers still running (after an abort) and memory cgroups.
+  void Promise.all([...live].map((s) => s.kill()))
+    .then(() => removeAllCgroups())
+    .then(() => admin?.end({ timeout: 2 }))
+    .finally(() => process.exit(code));
+  setTimeout(() => process.exit(code), 8000).unref();
 }
 
 process.on("SIGINT", () => finish(130));

@@ -1,15 +1,16 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import {
+  headcountCommand, inheritedEnv, launch, offlineEnv, ROOT, runToExit as run, withFdLimit, type Command, type RuntimeName,
+} from "./launch.ts";
 
 // Starts a real server as a child process on a free port (PORT=0; the server
-// logs the port it bound) and stops it with a real signal.
+// logs the port it bound) and stops it with a real signal. The launching
+// itself is test/helpers/launch.ts, shared with the benchmark.
 
-export type RuntimeName = "node" | "bun" | "deno" | "worker";
-
-export const ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
-const BIN = join(ROOT, "node_modules", ".bin");
+export { offlineEnv, ROOT, withFdLimit, type RuntimeName };
 
 export interface StartOptions {
   runtime?: RuntimeName;
@@ -25,6 +26,8 @@ export interface StartOptions {
 export interface RunningServer {
   port: number;
   url: string;
+  /** The server process itself (on Deno too: no `deno task` shell in between). */
+  pid: number;
   dataDir: string | undefined;
   proc: ChildProcess;
   logs: string[];
@@ -46,9 +49,10 @@ export const LIFTED_LIMITS: Record<string, string> = {
 };
 
 /**
- * A new embedded data directory: a copy of the migrated cluster made once per
- * run by test/global-setup.ts (initdb is the slow part of a first start), or
- * an empty directory when there is no template.
+ * A new, empty embedded data directory. When test/global-setup.ts left a
+ * template of an already-initialised store (HEADCOUNT_TEST_TEMPLATE; PGlite's
+ * `pgdata/`, whose initdb was the slow part of a first start), it is copied
+ * in; without one the directory stays empty and the server creates its store.
  */
 export function freshDataDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "headcount-test-"));
@@ -57,129 +61,47 @@ export function freshDataDir(): string {
   return dir;
 }
 
-export function commandFor(runtime: RuntimeName): { cmd: string; args: string[] } {
-  switch (runtime) {
-    case "node":
-      return { cmd: join(BIN, "node"), args: ["src/runtime/node.ts"] };
-    case "bun":
-      return { cmd: join(BIN, "bun"), args: ["src/runtime/bun.ts"] };
-    case "deno":
-      return { cmd: join(BIN, "deno"), args: ["task", "--quiet", "start"] };
-    case "worker":
-      return { cmd: join(BIN, "node"), args: ["test/helpers/worker-dev.ts"] };
-  }
+/** headcount's command on `runtime` (Deno's permissions follow `env`: PORT, HOST, DATA_DIR, DATABASE_URL). */
+export function commandFor(runtime: RuntimeName, env: Record<string, string | undefined> = process.env): Command {
+  return headcountCommand(runtime, env);
 }
 
-/** Wraps a command in `bash -c 'ulimit -n N && exec …'` (lowering a limit needs no privilege); exec keeps the pid, so signals reach the server. */
-export function withFdLimit(command: { cmd: string; args: string[] }, fdLimit: number | undefined): { cmd: string; args: string[] } {
-  if (fdLimit === undefined) return command;
-  if (!Number.isInteger(fdLimit) || fdLimit < 16) throw new Error(`fdLimit must be a whole number of at least 16, got ${fdLimit}`);
-  return { cmd: "bash", args: ["-c", `ulimit -n ${fdLimit} && exec "$0" "$@"`, command.cmd, ...command.args] };
+function baseEnv(extra: Record<string, string> | undefined): Record<string, string> {
+  return { ...inheritedEnv(), ...offlineEnv(), PORT: "0", HOST: "127.0.0.1", ...LIFTED_LIMITS, ...extra };
 }
 
-/** Environment that keeps every runtime offline (DEVELOPERS.md). */
-export function offlineEnv(): Record<string, string> {
-  return {
-    WRANGLER_SEND_METRICS: "false",
-    CLOUDFLARE_CF_FETCH_ENABLED: "false",
-    DENO_NO_UPDATE_CHECK: "1",
-    XDG_CONFIG_HOME: join(ROOT, ".xdg"),
-    DO_NOT_TRACK: "1",
-  };
-}
-
-export function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const runtime = opts.runtime ?? "node";
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...offlineEnv(),
-    PORT: "0",
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "info",
-    ...LIFTED_LIMITS,
-    ...opts.env,
-  };
+  const env = baseEnv({ LOG_LEVEL: "info", ...opts.env });
   let dataDir: string | undefined;
   if (!env.DATABASE_URL) {
     dataDir = opts.dataDir ?? freshDataDir();
     env.DATA_DIR = dataDir;
   }
-  const { cmd, args } = withFdLimit(commandFor(runtime), opts.fdLimit);
-  const proc = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  const logs: string[] = [];
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-
-  return new Promise<RunningServer>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`${runtime} server did not start within ${opts.timeoutMs ?? 30_000} ms:\n${logs.join("\n")}`));
-    }, opts.timeoutMs ?? 30_000);
-    let buffered = "";
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        logs.push(line);
-        if (!line.startsWith("{")) continue;
-        try {
-          const rec = JSON.parse(line) as { msg?: string; port?: number };
-          if (rec.msg === "listening" && typeof rec.port === "number") {
-            clearTimeout(timer);
-            const port = rec.port;
-            resolve({
-              port,
-              url: `http://127.0.0.1:${port}`,
-              dataDir,
-              proc,
-              logs,
-              exited,
-              wsUrl: (key = "/", resume?: string) =>
-                `ws://127.0.0.1:${port}/ws?key=${encodeURIComponent(key)}${resume ? `&resume=${encodeURIComponent(resume)}` : ""}`,
-              stop: (signal = "SIGTERM") => {
-                if (proc.exitCode !== null || proc.signalCode !== null) return exited;
-                proc.kill(signal);
-                return exited;
-              },
-            });
-          }
-        } catch {
-          // not JSON: keep it in the log
-        }
-      }
-    };
-    proc.stdout!.on("data", onData);
-    proc.stderr!.on("data", (chunk: Buffer) => logs.push(chunk.toString().trimEnd()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${runtime} server exited with ${code} before listening:\n${logs.join("\n")}`));
-    });
+  const server = await launch({
+    name: `${runtime} server`,
+    command: withFdLimit(headcountCommand(runtime, env), opts.fdLimit),
+    env,
+    timeoutMs: opts.timeoutMs,
   });
+  const exited = server.exited.then((e) => e.code);
+  return {
+    port: server.port,
+    url: server.url,
+    pid: server.pid,
+    dataDir,
+    proc: server.proc,
+    logs: server.logs,
+    wsUrl: server.wsUrl,
+    exited,
+    stop: (signal = "SIGTERM") => server.stop(signal).then((e) => e.code),
+  };
 }
 
 /** Runs a server command to completion (for start-up failures) and returns code and output. */
 export function runToExit(opts: StartOptions = {}): Promise<{ code: number | null; output: string }> {
   const runtime = opts.runtime ?? "node";
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
-    ...offlineEnv(),
-    PORT: "0",
-    HOST: "127.0.0.1",
-    ...LIFTED_LIMITS,
-    ...opts.env,
-  };
+  const env = baseEnv(opts.env);
   if (!env.DATABASE_URL && opts.dataDir) env.DATA_DIR = opts.dataDir;
-  const { cmd, args } = commandFor(runtime);
-  const proc = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  proc.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-  proc.stderr!.on("data", (c: Buffer) => (output += c.toString()));
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-  return new Promise((resolve) =>
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    }),
-  );
+  return run(withFdLimit(headcountCommand(runtime, env), opts.fdLimit), env, opts.timeoutMs);
 }
