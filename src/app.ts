@@ -92,7 +92,8 @@ export function createApp(deps: AppDeps): HeadcountApp {
 
   app.onError((err, c) => {
     if (err instanceof HeadcountError) return c.json({ error: err.code, message: err.message }, err.status as 400);
-    if (err instanceof HTTPException) return err.getResponse();
+    // bearer-auth's refusals carry their own response; the validators' are plain: give them our shape.
+    if (err instanceof HTTPException) return err.res ? err.getResponse() : c.json({ error: "bad_request", message: err.message }, err.status);
     if (err instanceof URIError) return c.json({ error: "bad_request", message: "malformed percent-encoding in URL" }, 400);
     deps.log.error("request failed", { err, path: c.req.path });
     return c.json({ error: "internal", message: "internal error" }, 500);

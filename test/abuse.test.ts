@@ -471,12 +471,18 @@ describe("abuse on Node", () => {
     const from = "127.0.0.15";
     const enc = encodeURIComponent(key);
 
-    it("answers 401 with WWW-Authenticate without the right bearer", async () => {
-      const cases: Array<Record<string, string>> = [{}, { authorization: "Bearer wrong-token-wrong-token" }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }];
-      for (const [i, headers] of cases.entries()) {
+    it("answers 401 with WWW-Authenticate without the right bearer (400 for another scheme)", async () => {
+      const cases: Array<[Record<string, string>, number, RegExp]> = [
+        [{}, 401, /^Bearer realm=/],
+        [{ authorization: "Bearer wrong-token-wrong-token" }, 401, /^Bearer error="invalid_token"/],
+        // Not a bearer credential at all: RFC 6750 §3.1 invalid_request.
+        [{ authorization: TOKEN }, 400, /^Bearer error="invalid_request"/],
+        [{ authorization: `Basic ${TOKEN}` }, 400, /^Bearer error="invalid_request"/],
+      ];
+      for (const [i, [headers, status, challenge]] of cases.entries()) {
         const r = await http(limits, "/admin/counters", { headers, from: `127.0.0.${40 + i}` });
-        expect(r.status, JSON.stringify(headers)).toBe(401);
-        expect(r.headers["www-authenticate"]).toMatch(/^Bearer realm=/);
+        expect(r.status, JSON.stringify(headers)).toBe(status);
+        expect(r.headers["www-authenticate"]).toMatch(challenge);
       }
       const put = await http(limits, `/admin/counters/${enc}`, { method: "PUT", body: '{"total":5}', from: "127.0.0.44" });
       expect(put.status).toBe(401);
@@ -510,14 +516,20 @@ describe("abuse on Node", () => {
       expect(await total(limits, key)).toBe(0);
 
       // A known value, then bad bodies that must change nothing.
-      expect((await http(limits, `/admin/counters/${enc}`, { method: "PUT", headers: BEARER, body: '{"total":7}' })).status).toBe(200);
+      // The body is JSON and says so: without the content type it is refused, and nothing changes.
+      const untyped = await http(limits, `/admin/counters/${enc}`, { method: "PUT", headers: BEARER, body: '{"total":7}' });
+      expect(untyped.status).toBe(400);
+      expect(JSON.parse(untyped.body)).toMatchObject({ error: "bad_request", message: expect.stringMatching(/Content-Type/i) });
+      expect(await total(limits, key)).toBe(0);
+      const JSON_BEARER = { ...BEARER, "content-type": "application/json" };
+      expect((await http(limits, `/admin/counters/${enc}`, { method: "PUT", headers: JSON_BEARER, body: '{"total":7}' })).status).toBe(200);
       for (const body of ["", "not json", "null", "[]", "{}", '{"total":-1}', '{"total":1.5}', '{"total":"3"}', '{"total":1e300}', '{"total":null}', '{"total":true}']) {
         const r = await http(limits, `/admin/counters/${enc}`, { method: "PUT", headers: { ...BEARER, "content-type": "application/json" }, body });
         expect(r.status, `body ${JSON.stringify(body)}`).toBe(400);
         expect(JSON.parse(r.body)).toMatchObject({ error: "bad_request" });
       }
       for (const bad of ["%01", "%FF", encodeURIComponent("x".repeat(300))]) {
-        const r = await http(limits, `/admin/counters/${bad}`, { method: "PUT", headers: BEARER, body: '{"total":1}' });
+        const r = await http(limits, `/admin/counters/${bad}`, { method: "PUT", headers: JSON_BEARER, body: '{"total":1}' });
         expect(r.status, bad).toBe(400);
       }
       expect((await http(limits, "/admin/counters?limit=abc", { headers: BEARER })).status).toBe(400);

@@ -145,13 +145,21 @@ describe("dashboard data", () => {
     expect(ok.status).toBe(200);
   });
 
-  it("bounds limit and minutes", async () => {
+  it("bounds limit and minutes: out of range is a 400 that says the range, never a silent clamp", async () => {
     const { app, calls } = setup();
-    expect((await app.request("/api/top?limit=0")).status).toBe(400);
-    expect((await app.request("/api/top?limit=abc")).status).toBe(400);
-    expect((await app.request("/api/history?key=/&minutes=-5")).status).toBe(400);
-    await app.request("/api/top?limit=100000");
-    await app.request("/api/history?key=/&minutes=99999");
+    for (const [path, message] of [
+      ["/api/top?limit=0", "limit: must be between 1 and 100, got 0"],
+      ["/api/top?limit=abc", 'limit: expected a whole number, got "abc"'],
+      ["/api/top?limit=100000", "limit: must be between 1 and 100, got 100000"],
+      ["/api/history?key=/&minutes=-5", 'minutes: expected a whole number, got "-5"'],
+      ["/api/history?key=/&minutes=99999", "minutes: must be between 1 and 10080, got 99999"],
+    ]) {
+      const res = await app.request(path!);
+      expect(res.status, path).toBe(400);
+      expect(await res.json(), path).toEqual({ error: "bad_request", message });
+    }
+    await app.request("/api/top?limit=100");
+    await app.request("/api/history?key=/&minutes=10080");
     await app.request("/api/history");
     expect(calls).toEqual(["top 100", "history / 10080", "history / 180"]);
   });

@@ -1,7 +1,9 @@
 import type { Hono, MiddlewareHandler } from "hono";
-import { HeadcountError } from "../core/errors.ts";
+import * as v from "valibot";
 import { validateKey } from "../core/keys.ts";
+import { boundedInt } from "../core/schemas.ts";
 import { strictPathAfter } from "./params.ts";
+import { jsonBody, query } from "./validate.ts";
 
 // The admin API, only mounted when ADMIN_TOKEN is set: list keys with totals,
 // set or reset a counter. Every route wants `Authorization: Bearer <token>`.
@@ -18,13 +20,10 @@ export interface Admin {
   set(key: string, total: number): Promise<void>;
 }
 
-const MAX_TOTAL = Number.MAX_SAFE_INTEGER;
-
-function whole(raw: string | undefined, fallback: number, max: number, name: string): number {
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d{1,16}$/.test(raw) || Number(raw) > max) throw new HeadcountError(400, "bad_request", `${name} must be a whole number up to ${max}`);
-  return Number(raw);
-}
+const LIST = { limit: boundedInt(1, 1000, 100), offset: boundedInt(0, 10_000_000, 0) };
+const TOTAL = v.object({
+  total: v.pipe(v.number("total must be a number"), v.safeInteger("total must be a whole number"), v.minValue(0, "total must be 0 or more")),
+});
 
 /** `guard` is the bearer-token check: the admin API is only mounted when ADMIN_TOKEN is set. */
 export function mountAdmin(app: Hono, admin: Admin, guard: MiddlewareHandler): void {
@@ -34,24 +33,15 @@ export function mountAdmin(app: Hono, admin: Admin, guard: MiddlewareHandler): v
   });
   app.use("/admin/*", guard);
 
-  app.get("/admin/counters", async (c) => {
-    const limit = whole(c.req.query("limit"), 100, 1000, "limit");
-    const offset = whole(c.req.query("offset"), 0, 10_000_000, "offset");
+  app.get("/admin/counters", query(LIST), async (c) => {
+    const { limit, offset } = c.req.valid("query");
     return c.json({ counters: await admin.list(limit, offset), limit, offset });
   });
 
-  app.put("/admin/counters/:key{.+}", async (c) => {
+  // Content-Type: application/json is required (curl -H 'Content-Type: application/json' -d '{"total":0}').
+  app.put("/admin/counters/:key{.+}", jsonBody(TOTAL, '{"total": 0}'), async (c) => {
     const key = validateKey(strictPathAfter(c.req.url, "/admin/counters/"));
-    let body: unknown;
-    try {
-      body = await c.req.json();
-    } catch {
-      throw new HeadcountError(400, "bad_request", 'body must be JSON such as {"total": 0}');
-    }
-    const total = (body as { total?: unknown } | null)?.total;
-    if (typeof total !== "number" || !Number.isSafeInteger(total) || total < 0 || total > MAX_TOTAL) {
-      throw new HeadcountError(400, "bad_request", "total must be a whole number of 0 or more");
-    }
+    const { total } = c.req.valid("json");
     await admin.set(key, total);
     return c.json({ key, total });
   });

@@ -1,8 +1,9 @@
 import type { Hono, MiddlewareHandler } from "hono";
-import { HeadcountError } from "../core/errors.ts";
 import { validateKey } from "../core/keys.ts";
+import { boundedInt } from "../core/schemas.ts";
 import type { Insights, WebhookSummary } from "./insights.ts";
 import { strictQuery } from "./params.ts";
+import { query } from "./validate.ts";
 
 // The dashboard: a static page (public/dashboard.html) and the JSON it polls,
 // behind the admin guard (routes/auth.ts). The page itself holds no data, so
@@ -11,11 +12,8 @@ import { strictQuery } from "./params.ts";
 export const MAX_HISTORY_MINUTES = 7 * 24 * 60;
 export const MAX_TOP = 100;
 
-function bounded(raw: string | undefined, fallback: number, max: number, name: string): number {
-  if (raw === undefined || raw === "") return fallback;
-  if (!/^\d{1,7}$/.test(raw) || Number(raw) < 1) throw new HeadcountError(400, "bad_request", `${name} must be a whole number from 1 to ${max}`);
-  return Math.min(Number(raw), max);
-}
+const TOP = { limit: boundedInt(1, MAX_TOP, 10) };
+const HISTORY = { minutes: boundedInt(1, MAX_HISTORY_MINUTES, 180) };
 
 const NO_WEBHOOKS: WebhookSummary = { enabled: false, pending: 0, delivered: 0, dead: 0, recentDead: [] };
 
@@ -33,8 +31,8 @@ export function mountDashboard(app: Hono, insights: Insights, webhooks: (() => P
   }
 
   // /api/top?limit=10 -> { keys: [{ key, total, online }] }, busiest first.
-  app.get("/api/top", async (c) => {
-    const limit = bounded(c.req.query("limit"), 10, MAX_TOP, "limit");
+  app.get("/api/top", query(TOP), async (c) => {
+    const { limit } = c.req.valid("query");
     return c.json({ keys: await insights.top(limit) });
   });
 
@@ -43,9 +41,9 @@ export function mountDashboard(app: Hono, insights: Insights, webhooks: (() => P
 
   // /api/history?key=/&minutes=180 -> { key, minutes, now, points: [{ minute, visits }] }.
   // A query parameter, not /api/counters/<key>/history: keys may contain slashes and end in "history".
-  app.get("/api/history", async (c) => {
+  app.get("/api/history", query(HISTORY), async (c) => {
     const key = validateKey(strictQuery(c.req.url, "key"));
-    const minutes = bounded(c.req.query("minutes"), 180, MAX_HISTORY_MINUTES, "minutes");
+    const { minutes } = c.req.valid("query");
     const points = await insights.history(key, minutes);
     return c.json({ key, minutes, now: Date.now(), points });
   });
