@@ -1,0 +1,115 @@
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import process from "node:process";
+import type { DatabaseSync } from "node:sqlite";
+import { DataDirError, DataDirLockedError, sqliteCode } from "./file-errors.ts";
+import { getTableName } from "drizzle-orm/table";
+import { MIGRATIONS_TABLE } from "./migrator.ts";
+import { counters } from "./schema.ts";
+
+// One server per data directory, held by SQLite's own lock on the database
+// file (https://sqlite.org/pragma.html#pragma_locking_mode): in EXCLUSIVE
+// locking mode the connection's first write lock is never released, so the
+// lock lives exactly as long as the process's connection. A second process
+// gets SQLITE_BUSY at once; a crash (SIGKILL included) releases it with the
+// process, so there is no stale lock and no take-over race, and Deno needs
+// no --allow-run to ask whether an owner is alive. The pid file is only
+// informational: it names the owner in the refusal.
+//
+// POSIX record locks belong to the process and are dropped when ANY of its
+// descriptors for the file closes, so nothing else in the process may open
+// the database file while the lock is held (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_).
+
+export const PID_FILE = "headcount.pid";
+
+/** How long a refused opener waits for a just-started owner to write its pid. */
+const PID_WAIT_MS = 300;
+
+/**
+ * Takes the database's write lock for good and checks the file is headcount's
+ * (empty, or holding drizzle's migrations table and `counters`). Throws
+ * DataDirLockedError or DataDirError having written nothing.
+ */
+export async function lockDatabase(db: DatabaseSync, dir: string, path: string): Promise<void> {
+  db.exec("pragma locking_mode = exclusive");
+  db.exec("pragma busy_timeout = 0");
+  const attempted = Date.now();
+  try {
+    db.exec("begin exclusive");
+  } catch (err) {
+    const code = sqliteCode(err);
+    if (code === "SQLITE_BUSY") throw new DataDirLockedError(dir, await ownerPid(dir, attempted));
+    throw openError(path, err);
+  }
+  let tables: string[];
+  try {
+    tables = db.prepare("select name from sqlite_master where type = 'table'").all().map((r) => String(r.name));
+  } catch (err) {
+    db.exec("rollback");
+    throw openError(path, err);
+  }
+  if (tables.length > 0 && !(tables.includes(MIGRATIONS_TABLE) && tables.includes(getTableName(counters)))) {
+    db.exec("rollback");
+    throw new DataDirError(
+      path,
+      "foreign_database",
+      `${path} is a SQLite database but not headcount's (tables: ${tables.slice(0, 5).join(", ")}); ` +
+        `set DATA_DIR to another directory or move the file away`,
+    );
+  }
+  db.exec("commit"); // the exclusive lock stays: locking_mode = exclusive
+  writePid(dir);
+}
+
+/** A start-up failure of the database file as a DataDirError naming the path and the problem. */
+export function openError(path: string, err: unknown): DataDirError {
+  const code = sqliteCode(err);
+  const detail = `${code ?? "error"}: ${(err as Error).message}`;
+  if (code === "SQLITE_NOTADB") return new DataDirError(path, "not_sqlite", `${path} is not a SQLite database (${detail})`);
+  if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN") {
+    return new DataDirError(path, "not_writable", `${path} cannot be opened for writing (${detail})`);
+  }
+  if (code === "SQLITE_FULL") return new DataDirError(path, "unusable", `${path} cannot be written: disk full (${detail})`);
+  return new DataDirError(path, "unusable", `${path} cannot be used (${detail})`);
+}
+
+function writePid(dir: string): void {
+  try {
+    writeFileSync(join(dir, PID_FILE), `${process.pid}\n`);
+  } catch {
+    // Informational only: the lock is what keeps a second server out.
+  }
+}
+
+/** Removes the pid file if it is this process's (call before the lock is released). */
+export function removePid(dir: string): void {
+  const file = join(dir, PID_FILE);
+  try {
+    if (Number(readFileSync(file, "utf8").trim()) === process.pid) rmSync(file);
+  } catch {
+    // gone already
+  }
+}
+
+/**
+ * The owner's pid from the pid file. An owner writes it just after taking
+ * the lock, so a file older than our attempt may be a crashed process's:
+ * wait briefly for a newer one, then take what is there.
+ */
+async function ownerPid(dir: string, attempted: number): Promise<number | null> {
+  const file = join(dir, PID_FILE);
+  const deadline = Date.now() + PID_WAIT_MS;
+  for (;;) {
+    let pid: number | null = null;
+    let fresh = false;
+    try {
+      fresh = statSync(file).mtimeMs >= attempted;
+      const n = Number(readFileSync(file, "utf8").trim());
+      pid = Number.isSafeInteger(n) && n > 0 ? n : null;
+    } catch {
+      // not written yet
+    }
+    if ((pid !== null && fresh) || Date.now() >= deadline) return pid;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
