@@ -1,7 +1,7 @@
 import type { DurableObjectStorage } from "@cloudflare/workers-types/index.ts";
-import { sql, type SQL } from "drizzle-orm/sql/sql";
+import { sql } from "drizzle-orm/sql/sql";
 import type { WebhookRule } from "../../core/webhook-rules.ts";
-import { render, type Row, type SqliteExecutor } from "./executor.ts";
+import { render, type Query, type Row, type SqliteExecutor, type Values } from "./executor.ts";
 import { migrations } from "./migrations.gen.ts";
 import { applyMigrations } from "./migrator.ts";
 import { createSqliteStore, type SqliteStore } from "./store.ts";
@@ -23,13 +23,13 @@ export interface DurableSqliteOptions {
 }
 
 function durableExecutor(storage: DurableObjectStorage): SqliteExecutor {
-  const exec = (query: SQL) => {
-    const { text, params } = render(query);
+  const exec = (query: Query, values?: Values) => {
+    const { text, params } = render(query, values);
     return storage.sql.exec(text, ...params);
   };
   return {
-    all: (query) => exec(query).toArray() as Row[],
-    run: (query) => void exec(query).toArray(),
+    all: (query, values) => exec(query, values).toArray() as Row[],
+    run: (query, values) => void exec(query, values).toArray(),
     script: (text) => void storage.sql.exec(text).toArray(),
     transaction: (fn) => storage.transactionSync(fn),
     durable: () => storage.sync(),

@@ -1,5 +1,5 @@
 import { CasingCache } from "drizzle-orm/casing";
-import type { SQL } from "drizzle-orm/sql/sql";
+import { fillPlaceholders, type SQL } from "drizzle-orm/sql/sql";
 
 // What the SQLite store (store.ts) needs of a database: synchronous statements
 // and transactions, as both SQLite drivers offer them (node:sqlite's
@@ -10,15 +10,25 @@ import type { SQL } from "drizzle-orm/sql/sql";
 // toQuery rather than by SQLiteSyncDialect: importing the dialect loads ~80
 // more drizzle-orm modules (query builders, relational queries), and on Node
 // each module loaded from drizzle-orm re-reads its 178 KB package.json exports
-// map, ~2 MB of RSS apiece. Measured: sqlite-core's index 264 MB, the dialect
-// 205 MB, this file plus the schema ~110 MB (node 24, bench/NOTES.md).
+// map, ~2 MB of RSS apiece. Rendering a template that names schema objects
+// costs ~20-30 µs, so the per-key statements of an increment are prepared
+// once (prepare(), with sql.placeholder) and only bound per call.
 
 export type Row = Record<string, unknown>;
+export type Values = Record<string, unknown>;
+
+/** A query rendered once; its parameters are all `sql.placeholder`s, bound by name per call. */
+export interface PreparedQuery {
+  readonly text: string;
+  readonly params: readonly unknown[];
+}
+
+export type Query = SQL | PreparedQuery;
 
 export interface SqliteExecutor {
   /** Runs `query` and returns its rows (statements with RETURNING included). */
-  all(query: SQL): Row[];
-  run(query: SQL): void;
+  all(query: Query, values?: Values): Row[];
+  run(query: Query, values?: Values): void;
   /** Runs trusted SQL text that may hold several statements (a migration). */
   script(text: string): void;
   /** Runs `fn` in one transaction: committed when it returns, rolled back when it throws. */
@@ -41,8 +51,15 @@ const config = {
   escapeString: (value: string) => `'${value.replace(/'/g, "''")}'`,
 };
 
+/** Renders `query` once, for statements run many times (see the header). */
+export function prepare(query: SQL): PreparedQuery {
+  const { sql, params } = query.toQuery(config);
+  return { text: sql, params };
+}
+
 /** SQLite text with `?` placeholders, and the values to bind. */
-export function render(query: SQL): RenderedQuery {
+export function render(query: Query, values: Values = {}): RenderedQuery {
+  if ("text" in query) return { text: query.text, params: fillPlaceholders([...query.params], values) };
   const { sql, params } = query.toQuery(config);
   return { text: sql, params };
 }

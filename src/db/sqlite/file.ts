@@ -1,10 +1,10 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { sql, type SQL } from "drizzle-orm/sql/sql";
+import { sql } from "drizzle-orm/sql/sql";
 import { StoreUnavailableError } from "../../core/errors.ts";
 import type { WebhookRule } from "../../core/webhook-rules.ts";
-import { render, type Row, type SqliteExecutor } from "./executor.ts";
+import { render, type Query, type Row, type SqliteExecutor, type Values } from "./executor.ts";
 import { asUnavailable, DataDirError } from "./file-errors.ts";
 import { lockDatabase, openError, removePid } from "./file-lock.ts";
 import { migrations } from "./migrations.gen.ts";
@@ -49,8 +49,8 @@ class FileExecutor implements SqliteExecutor {
     this.#db = db;
   }
 
-  #prepare(query: SQL): { statement: StatementSync; params: unknown[] } {
-    const { text, params } = render(query);
+  #prepare(query: Query, values?: Values): { statement: StatementSync; params: unknown[] } {
+    const { text, params } = render(query, values);
     let statement = this.#statements.get(text);
     if (statement === undefined) {
       if (this.#statements.size >= STATEMENT_CACHE) this.#statements.clear();
@@ -70,17 +70,17 @@ class FileExecutor implements SqliteExecutor {
     }
   }
 
-  all(query: SQL): Row[] {
+  all(query: Query, values?: Values): Row[] {
     return this.#guard(() => {
-      const { statement, params } = this.#prepare(query);
+      const { statement, params } = this.#prepare(query, values);
       // node:sqlite takes null, numbers, bigints, strings and bytes: what the store binds.
       return statement.all(...(params as Array<string | number | null>)) as Row[];
     });
   }
 
-  run(query: SQL): void {
+  run(query: Query, values?: Values): void {
     this.#guard(() => {
-      const { statement, params } = this.#prepare(query);
+      const { statement, params } = this.#prepare(query, values);
       statement.run(...(params as Array<string | number | null>));
     });
   }

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm/sql/sql";
 import { isMilestoneRule, milestonesCrossed, ruleMatches, type WebhookRule } from "../../core/webhook-rules.ts";
 import type { SqlStore } from "../store.ts";
-import type { SqliteExecutor } from "./executor.ts";
+import { prepare, type SqliteExecutor } from "./executor.ts";
 import { bare } from "./names.ts";
 import { nextDue, sqliteOutbox } from "./outbox.ts";
 import { counters as c, settings, visitsPerMinute as h, webhookOutbox as o } from "./schema.ts";
@@ -19,6 +19,23 @@ const MINUTE_MS = 60_000;
 const MAX_EVENTS_PER_COMMIT = 100;
 /** Keys per `in (…)` list, well under SQLite's bound-parameter limit. */
 const IN_LIST_MAX = 500;
+
+// The statements run per key of every increment, rendered once (executor.ts).
+const p = sql.placeholder;
+const ADD_TO_TOTAL = prepare(sql`
+  insert into ${c} (${bare(c.key)}, ${bare(c.total)}, ${bare(c.updatedAt)}) values (${p("key")}, ${p("n")}, ${p("now")})
+  on conflict (${bare(c.key)}) do update set ${bare(c.total)} = ${c.total} + excluded.${bare(c.total)},
+    ${bare(c.updatedAt)} = excluded.${bare(c.updatedAt)}
+  returning ${c.total}`);
+const ADD_TO_MINUTE = prepare(sql`
+  insert into ${h} (${bare(h.key)}, ${bare(h.minute)}, ${bare(h.visits)}) values (${p("key")}, ${p("minute")}, ${p("n")})
+  on conflict (${bare(h.key)}, ${bare(h.minute)}) do update set ${bare(h.visits)} = ${h.visits} + excluded.${bare(h.visits)}`);
+const WRITE_MILESTONE = prepare(sql`
+  insert into ${o} (${bare(o.id)}, ${bare(o.dedupe)}, ${bare(o.ruleId)}, ${bare(o.key)}, ${bare(o.kind)}, ${bare(o.value)},
+    ${bare(o.total)}, ${bare(o.createdAt)}, ${bare(o.dueAt)})
+  values (${p("id")}, ${p("dedupe")}, ${p("rule")}, ${p("key")}, 'milestone', ${p("value")}, ${p("total")}, ${p("now")}, ${p("now")})
+  on conflict (${bare(o.dedupe)}) do nothing
+  returning ${o.id}`);
 
 export interface SqliteStore extends SqlStore {
   /** When the next pending webhook event can be claimed (epoch ms), or null when none is pending (a Durable Object's alarm). */
@@ -57,12 +74,15 @@ export function createSqliteStore(db: SqliteExecutor, opts: SqliteStoreOptions):
     for (const rule of milestoneRules) {
       if (!ruleMatches(rule, key)) continue;
       for (const value of milestonesCrossed(rule, before, after, MAX_EVENTS_PER_COMMIT)) {
-        const rows = db.all(sql`
-          insert into ${o} (${bare(o.id)}, ${bare(o.dedupe)}, ${bare(o.ruleId)}, ${bare(o.key)}, ${bare(o.kind)}, ${bare(o.value)},
-            ${bare(o.total)}, ${bare(o.createdAt)}, ${bare(o.dueAt)})
-          values (${crypto.randomUUID()}, ${`m:${rule.id}:${key}:${value}`}, ${rule.id}, ${key}, 'milestone', ${value}, ${after}, ${now}, ${now})
-          on conflict (${bare(o.dedupe)}) do nothing
-          returning ${o.id}`);
+        const rows = db.all(WRITE_MILESTONE, {
+          id: crypto.randomUUID(),
+          dedupe: `m:${rule.id}:${key}:${value}`,
+          rule: rule.id,
+          key,
+          value,
+          total: after,
+          now,
+        });
         fired += rows.length;
       }
     }
@@ -90,14 +110,8 @@ export function createSqliteStore(db: SqliteExecutor, opts: SqliteStoreOptions):
         let events = 0;
         for (const key of [...counts.keys()].sort()) {
           const n = counts.get(key)!;
-          const row = db.all(sql`
-            insert into ${c} (${bare(c.key)}, ${bare(c.total)}, ${bare(c.updatedAt)}) values (${key}, ${n}, ${now})
-            on conflict (${bare(c.key)}) do update set ${bare(c.total)} = ${c.total} + excluded.${bare(c.total)},
-              ${bare(c.updatedAt)} = excluded.${bare(c.updatedAt)}
-            returning ${c.total}`)[0];
-          db.run(sql`
-            insert into ${h} (${bare(h.key)}, ${bare(h.minute)}, ${bare(h.visits)}) values (${key}, ${minute}, ${n})
-            on conflict (${bare(h.key)}, ${bare(h.minute)}) do update set ${bare(h.visits)} = ${h.visits} + excluded.${bare(h.visits)}`);
+          const row = db.all(ADD_TO_TOTAL, { key, n, now })[0];
+          db.run(ADD_TO_MINUTE, { key, minute, n });
           const total = Number(row?.total);
           out.set(key, total);
           if (milestoneRules.length > 0) events += writeMilestones(key, total - n, total, now);
