@@ -99,17 +99,19 @@ export function removePid(dir: string): void {
 async function ownerPid(dir: string, attempted: number): Promise<number | null> {
   const file = join(dir, PID_FILE);
   const deadline = Date.now() + PID_WAIT_MS;
+  let seen: number | null = null;
   for (;;) {
-    let pid: number | null = null;
-    let fresh = false;
     try {
-      fresh = statSync(file).mtimeMs >= attempted;
+      const fresh = statSync(file).mtimeMs >= attempted;
       const n = Number(readFileSync(file, "utf8").trim());
-      pid = Number.isSafeInteger(n) && n > 0 ? n : null;
+      if (Number.isSafeInteger(n) && n > 0) {
+        seen = n;
+        if (fresh) return n;
+      }
     } catch {
-      // not written yet
+      // not written yet, or the owner has just stopped
     }
-    if ((pid !== null && fresh) || Date.now() >= deadline) return pid;
+    if (Date.now() >= deadline) return seen;
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -1,4 +1,5 @@
-import { accessSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
+import process from "node:process";
 import { join, resolve } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { sql } from "drizzle-orm/sql/sql";
@@ -151,12 +152,23 @@ function prepareDirectory(dir: string): void {
   }
 }
 
-/** Root ignores mode bits, but not a read-only mount or an immutable file: ask the kernel. */
-function checkWritable(path: string, what: string): void {
-  try {
-    accessSync(path, constants.R_OK | constants.W_OK);
-  } catch (err) {
-    throw new DataDirError(path, "not_writable", `${what} ${path} is not writable (${(err as { code?: string }).code ?? (err as Error).message})`);
+/**
+ * Whether the directory and the database file can be written, asked of the
+ * kernel by doing it: root ignores mode bits but not a read-only mount or an
+ * immutable file, and Deno grants access() only with --allow-sys. The probe
+ * file is removed at once; the database file is only opened and closed.
+ */
+function checkWritable(dir: string, path: string): void {
+  const probe = join(dir, `.headcount-probe-${process.pid}`);
+  for (const [target, flags, what] of [[probe, "wx", "data directory"], [path, "r+", "database"]] as const) {
+    if (target === path && !existsSync(path)) continue;
+    try {
+      closeSync(openSync(target, flags));
+    } catch (err) {
+      const reason = (err as { code?: string }).code ?? (err as Error).message;
+      throw new DataDirError(target === probe ? dir : path, "not_writable", `${what} ${target === probe ? dir : path} is not writable (${reason})`);
+    }
+    if (target === probe) rmSync(probe, { force: true });
   }
 }
 
@@ -169,9 +181,8 @@ function checkWritable(path: string, what: string): void {
 export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = {}): Promise<SqliteFileStore> {
   const dir = resolve(dataDir);
   prepareDirectory(dir);
-  checkWritable(dir, "data directory");
   const path = join(dir, DATABASE_FILE);
-  if (existsSync(path)) checkWritable(path, "database");
+  checkWritable(dir, path);
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path);
