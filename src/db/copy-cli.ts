@@ -1,8 +1,8 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { copyStore, type CopySource, type CopyTarget } from "./copy.ts";
-import { isPgliteDir, openPgliteCopySource, openPostgresCopyEndpoint } from "./copy-postgres.ts";
-import { openSqliteCopyEndpoint } from "./sqlite/copy.ts";
+import type { CopySource, CopyTarget } from "./copy.ts";
 
 // `npm run db:copy -- --from <data dir | postgres URL> --to <data dir | postgres URL> [--force]`
 // Exit codes: 0 copied, 1 refused or failed (message on stderr), 2 bad arguments.
@@ -18,6 +18,8 @@ const USAGE = `usage: npm run db:copy -- --from <data dir | postgres://…> --to
            are replaced by the source's, the target's other keys are kept`;
 
 const isUrl = (s: string) => /^postgres(ql)?:\/\//i.test(s);
+/** A PGlite cluster directory (the embedded store before SQLite). */
+const isPgliteDir = (s: string) => existsSync(join(s, "PG_VERSION"));
 
 function usage(problem: string): never {
   process.stderr.write(`db:copy: ${problem}\n${USAGE}\n`);
@@ -47,14 +49,16 @@ function parse(argv: string[]): { from: string; to: string; force: boolean } {
   return { from: values.from, to: values.to, force: values.force ?? false };
 }
 
+// Each store's code is loaded only when used (and not for a usage error).
 async function openSource(spec: string): Promise<CopySource> {
-  if (isUrl(spec)) return openPostgresCopyEndpoint(spec, "source");
-  if (isPgliteDir(spec)) return openPgliteCopySource(spec);
-  return openSqliteCopyEndpoint(spec, "source");
+  if (isUrl(spec)) return (await import("./copy-postgres.ts")).openPostgresCopyEndpoint(spec, "source");
+  if (isPgliteDir(spec)) return (await import("./copy-postgres.ts")).openPgliteCopySource(spec);
+  return (await import("./sqlite/copy.ts")).openSqliteCopyEndpoint(spec, "source");
 }
 
-function openTarget(spec: string): Promise<CopyTarget> {
-  return isUrl(spec) ? openPostgresCopyEndpoint(spec, "target") : openSqliteCopyEndpoint(spec, "target");
+async function openTarget(spec: string): Promise<CopyTarget> {
+  if (isUrl(spec)) return (await import("./copy-postgres.ts")).openPostgresCopyEndpoint(spec, "target");
+  return (await import("./sqlite/copy.ts")).openSqliteCopyEndpoint(spec, "target");
 }
 
 async function main(): Promise<number> {
@@ -64,6 +68,7 @@ async function main(): Promise<number> {
   try {
     source = await openSource(args.from);
     target = await openTarget(args.to);
+    const { copyStore } = await import("./copy.ts");
     const n = await copyStore(source, target, { force: args.force });
     process.stdout.write(`copied ${n.counters} counters, ${n.history} history rows, ${n.settings} settings from ${source.label} to ${target.label}\n`);
     return 0;

@@ -96,8 +96,3 @@ export async function openPgliteCopySource(dir: string): Promise<CopySource> {
   await client.waitReady;
   return endpoint(drizzle({ client }), dir, () => client.close());
 }
-
-/** Whether `dir` is a PGlite cluster directory (the embedded store before SQLite). */
-export function isPgliteDir(dir: string): boolean {
-  return existsSync(join(dir, "PG_VERSION"));
-}

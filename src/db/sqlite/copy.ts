@@ -16,7 +16,8 @@ export type SqliteCopyEndpoint = CopySource & CopyTarget;
 export async function openSqliteCopyEndpoint(dir: string, role: "source" | "target"): Promise<SqliteCopyEndpoint> {
   const path = join(resolve(dir), DATABASE_FILE);
   if (role === "source" && !existsSync(path)) throw new Error(`${dir} holds no headcount database (${path} does not exist)`);
-  const store = await openSqliteFile(dir);
+  // A target may be the directory whose pgdata/ is being copied in (the upgrade from PGlite).
+  const store = await openSqliteFile(dir, { besidePglite: role === "target" });
   const db = store.executor;
   return {
     label: resolve(dir),

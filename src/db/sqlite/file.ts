@@ -30,6 +30,8 @@ const BUSY_TIMEOUT_MS = 5000;
 export interface SqliteFileOptions {
   /** Webhook rules whose milestone events the increment writes. */
   rules?: readonly WebhookRule[];
+  /** Open even beside an earlier headcount's pgdata/ (db:copy filling the directory from it). */
+  besidePglite?: boolean;
 }
 
 export interface SqliteFileStore extends SqliteStore {
@@ -129,7 +131,7 @@ class FileExecutor implements SqliteExecutor {
 }
 
 /** Creates the directory if missing; throws DataDirError for one that cannot hold the database. */
-function prepareDirectory(dir: string): void {
+function prepareDirectory(dir: string, besidePglite: boolean): void {
   let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
@@ -142,7 +144,7 @@ function prepareDirectory(dir: string): void {
     return;
   }
   if (!isDir) throw new DataDirError(dir, "not_a_directory", `data directory ${dir} is not a directory`);
-  if (existsSync(join(dir, "pgdata", "PG_VERSION")) && !existsSync(join(dir, DATABASE_FILE))) {
+  if (!besidePglite && existsSync(join(dir, "pgdata", "PG_VERSION")) && !existsSync(join(dir, DATABASE_FILE))) {
     throw new DataDirError(
       dir,
       "legacy_pglite",
@@ -180,7 +182,7 @@ function checkWritable(dir: string, path: string): void {
  */
 export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = {}): Promise<SqliteFileStore> {
   const dir = resolve(dataDir);
-  prepareDirectory(dir);
+  prepareDirectory(dir, opts.besidePglite ?? false);
   const path = join(dir, DATABASE_FILE);
   checkWritable(dir, path);
   let db: DatabaseSync;
