@@ -1,17 +1,15 @@
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
 import process from "node:process";
 import { join, resolve } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { sql } from "drizzle-orm/sql/sql";
+import { DatabaseSync } from "node:sqlite";
 import { StoreUnavailableError } from "../../core/errors.ts";
 import type { WebhookRule } from "../../core/webhook-rules.ts";
-import { render, type Query, type Row, type SqliteExecutor, type Values } from "./executor.ts";
-import { asUnavailable, DataDirError } from "./file-errors.ts";
+import type { SqliteExecutor } from "./executor.ts";
+import { DataDirError } from "./file-errors.ts";
+import { FileExecutor } from "./file-executor.ts";
 import { lockDatabase, openError, removePid } from "./file-lock.ts";
 import { migrations } from "./migrations.gen.ts";
 import { applyMigrations } from "./migrator.ts";
-import { bare } from "./names.ts";
-import { settings } from "./schema.ts";
 import { createSqliteStore, type SqliteStore } from "./store.ts";
 
 // The embedded store (DESIGN.md §6): one SQLite file in DATA_DIR through the
@@ -22,9 +20,11 @@ import { createSqliteStore, type SqliteStore } from "./store.ts";
 
 export const DATABASE_FILE = "headcount.db";
 
-/** Prepared statements kept per connection; the store's queries are a few dozen shapes. */
-const STATEMENT_CACHE = 64;
-/** Waits for a lock inside the process (another connection of a copy tool, say); the file lock keeps other processes out. */
+/**
+ * For a statement that meets a lock after start-up, which should not happen:
+ * this connection holds the file exclusively. Opening uses 0, so a second
+ * server is refused at once (file-lock.ts).
+ */
 const BUSY_TIMEOUT_MS = 5000;
 
 export interface SqliteFileOptions {
@@ -39,95 +39,6 @@ export interface SqliteFileStore extends SqliteStore {
   readonly path: string;
   /** The open connection, for tools that need more than the store (db:copy). */
   readonly executor: SqliteExecutor;
-}
-
-/** node:sqlite behind the executor contract; disk faults surface as StoreUnavailableError. */
-class FileExecutor implements SqliteExecutor {
-  readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
-  /** Set by a failed write, cleared by a commit: readiness probes the disk while it is set. */
-  failing: StoreUnavailableError | null = null;
-
-  constructor(db: DatabaseSync) {
-    this.#db = db;
-  }
-
-  #prepare(query: Query, values?: Values): { statement: StatementSync; params: unknown[] } {
-    const { text, params } = render(query, values);
-    let statement = this.#statements.get(text);
-    if (statement === undefined) {
-      if (this.#statements.size >= STATEMENT_CACHE) this.#statements.clear();
-      statement = this.#db.prepare(text);
-      this.#statements.set(text, statement);
-    }
-    return { statement, params };
-  }
-
-  #guard<T>(fn: () => T): T {
-    try {
-      return fn();
-    } catch (err) {
-      const mapped = asUnavailable(err);
-      if (mapped instanceof StoreUnavailableError) this.failing = mapped;
-      throw mapped;
-    }
-  }
-
-  all(query: Query, values?: Values): Row[] {
-    return this.#guard(() => {
-      const { statement, params } = this.#prepare(query, values);
-      // node:sqlite takes null, numbers, bigints, strings and bytes: what the store binds.
-      return statement.all(...(params as Array<string | number | null>)) as Row[];
-    });
-  }
-
-  run(query: Query, values?: Values): void {
-    this.#guard(() => {
-      const { statement, params } = this.#prepare(query, values);
-      statement.run(...(params as Array<string | number | null>));
-    });
-  }
-
-  script(text: string): void {
-    this.#guard(() => this.#db.exec(text));
-  }
-
-  transaction<T>(fn: () => T): T {
-    if (this.#db.isTransaction) return fn();
-    return this.#guard(() => {
-      this.#db.exec("begin immediate");
-      try {
-        const result = fn();
-        this.#db.exec("commit");
-        this.failing = null;
-        return result;
-      } catch (err) {
-        // A failed COMMIT (disk full, I/O error) may already have rolled back.
-        if (this.#db.isTransaction) this.#db.exec("rollback");
-        throw err;
-      }
-    });
-  }
-
-  /** synchronous = FULL: a commit has reached the disk when it returns. */
-  async durable(): Promise<void> {}
-
-  ping(): void {
-    this.#guard(() => this.#db.prepare("select 1").get());
-    // After a failed write, readiness stays down until a write gets through:
-    // a full or read-only disk still answers reads.
-    if (this.failing !== null) {
-      this.transaction(() =>
-        this.run(sql`insert into ${settings} (${bare(settings.name)}, ${bare(settings.value)}) values ('write_probe', ${String(Date.now())})
-          on conflict (${bare(settings.name)}) do update set ${bare(settings.value)} = excluded.${bare(settings.value)}`),
-      );
-    }
-  }
-
-  close(): void {
-    this.#statements.clear();
-    if (this.#db.isOpen) this.#db.close();
-  }
 }
 
 /** Creates the directory if missing; throws DataDirError for one that cannot hold the database. */
