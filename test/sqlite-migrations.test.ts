@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -105,5 +106,35 @@ describe("the SQLite migrator", () => {
       expect(rows.map((r) => [String(r.hash), Number(r.created_at)])).toEqual(migrations.map((m) => [m.hash, m.folderMillis]));
       await store.close();
     }
+  });
+});
+
+describe("npm run db:migrate", () => {
+  const migrateCli = (env: Record<string, string>) => {
+    try {
+      const stdout = execFileSync(join(ROOT, "node_modules/.bin/node"), ["src/db/migrate-cli.ts"], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? "", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      return { code: 0, out: stdout.toString() };
+    } catch (err) {
+      const e = err as { status: number; stderr: Buffer };
+      return { code: e.status, out: e.stderr.toString() };
+    }
+  };
+
+  it("migrates DATA_DIR when DATABASE_URL is not set, and says why when it cannot", () => {
+    const dir = mkdtempSync(join(tmpdir(), "headcount-migrate-"));
+    dirs.push(dir);
+    expect(migrateCli({ DATA_DIR: join(dir, "data") })).toEqual({ code: 0, out: `migrated ${join(dir, "data", DATABASE_FILE)}\n` });
+    const db = new DatabaseSync(join(dir, "data", DATABASE_FILE), { readOnly: true });
+    expect(db.prepare("select count(*) as n from __drizzle_migrations").get()).toEqual({ n: migrations.length });
+    db.close();
+
+    writeFileSync(join(dir, "file"), "");
+    const bad = migrateCli({ DATA_DIR: join(dir, "file") });
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain(`data directory ${join(dir, "file")} is not a directory`);
   });
 });

@@ -44,26 +44,33 @@ function endpoint(db: SqlExecutor, label: string, close: () => Promise<void>): P
       return Number((await rows(sql`select count(*)::text as n from ${c}`))[0]?.n ?? 0);
     },
 
+    // One JSON parameter per page rather than three per row: fewer bytes to parse, a short statement.
     async putCounters(list) {
       if (list.length === 0) return;
-      const values = sql.join(list.map((r) => sql`(${r.key}::text, ${r.total}::bigint, ${fromMs(r.updatedAt)})`), sql`, `);
       await db.execute(sql`
-        insert into ${c} (key, total, updated_at) values ${values}
+        insert into ${c} (key, total, updated_at)
+        select r.key, r.total, to_timestamp(r.ms / 1000)
+        from jsonb_to_recordset(${JSON.stringify(list.map((r) => ({ key: r.key, total: r.total, ms: r.updatedAt })))}::jsonb)
+          as r(key text, total bigint, ms float8)
         on conflict (key) do update set total = excluded.total, updated_at = excluded.updated_at`);
     },
 
     async putHistory(list) {
       if (list.length === 0) return;
-      const values = sql.join(list.map((r) => sql`(${r.key}::text, ${fromMs(r.minute)}, ${r.visits}::bigint)`), sql`, `);
       await db.execute(sql`
-        insert into ${h} (key, minute, visits) values ${values}
+        insert into ${h} (key, minute, visits)
+        select r.key, to_timestamp(r.ms / 1000), r.visits
+        from jsonb_to_recordset(${JSON.stringify(list.map((r) => ({ key: r.key, ms: r.minute, visits: r.visits })))}::jsonb)
+          as r(key text, ms float8, visits bigint)
         on conflict (key, minute) do update set visits = excluded.visits`);
     },
 
     async putSettings(list) {
       if (list.length === 0) return;
-      const values = sql.join(list.map((r) => sql`(${r.name}::text, ${r.value}::text)`), sql`, `);
-      await db.execute(sql`insert into ${s} (name, value) values ${values} on conflict (name) do update set value = excluded.value`);
+      await db.execute(sql`
+        insert into ${s} (name, value)
+        select r.name, r.value from jsonb_to_recordset(${JSON.stringify(list)}::jsonb) as r(name text, value text)
+        on conflict (name) do update set value = excluded.value`);
     },
 
     close,
