@@ -44,15 +44,26 @@ afterAll(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
+describe("one data directory, three runtimes", () => {
+  it("Node, Bun and Deno take turns counting in the same file", async () => {
+    const dir = freshDir();
+    for (const [i, runtime] of RUNTIMES.entries()) {
+      expect(await ask(procs[runtime], `open ${dir}`)).toMatch(OPENED);
+      expect(await ask(procs[runtime], "count /shared")).toBe(`total ${i + 1}`);
+      expect(await ask(procs[runtime], "close")).toBe("closed");
+    }
+  });
+});
+
 describe("the data directory lock", () => {
   it.each(RUNTIMES)("a store %s holds refuses the other runtimes, naming its pid, and is free once closed", async (holder) => {
     const dir = freshDir();
     const pid = OPENED.exec(await ask(procs[holder], `open ${dir}`))?.[1];
     expect(pid, `${holder} opened`).toBeDefined();
     const others = RUNTIMES.filter((r) => r !== holder);
-    for (const other of others) {
-      const line = await ask(procs[other], `open ${dir}`);
-      expect(line, other).toMatch(LOCKED);
+    const lines = await Promise.all(others.map((other) => ask(procs[other], `open ${dir}`)));
+    for (const [i, line] of lines.entries()) {
+      expect(line, others[i]).toMatch(LOCKED);
       expect(LOCKED.exec(line)!.slice(1)).toEqual([dir, pid]);
     }
     expect(await ask(procs[holder], "close")).toBe("closed");

@@ -22,8 +22,14 @@ import { counters } from "./schema.ts";
 
 export const PID_FILE = "headcount.pid";
 
-/** How long a refused opener waits for a just-started owner to write its pid. */
-const PID_WAIT_MS = 300;
+/**
+ * How long a refused opener waits for a just-started owner to write its pid.
+ * Writing it takes microseconds, but a loaded machine can stall a process for
+ * hundreds of milliseconds (seen at a load of 7 on two cores). A refusal
+ * from an owner running for a while pays the whole wait: its pid file is
+ * older than the attempt and so indistinguishable from a crashed owner's.
+ */
+const PID_WAIT_MS = 1000;
 
 /**
  * Takes the database's write lock for good and checks the file is headcount's
