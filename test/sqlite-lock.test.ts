@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openSqliteFile } from "../src/db/sqlite/file.ts";
 import { PID_FILE } from "../src/db/sqlite/file-lock.ts";
 import { runScript, type Child, type ScriptRuntime } from "./helpers/processes.ts";
 
@@ -69,6 +70,20 @@ describe("the data directory lock", () => {
     expect(await ask(procs[holder], "close")).toBe("closed");
     expect(await ask(procs[others[0]!], `open ${dir}`)).toMatch(OPENED);
     expect(await ask(procs[others[0]!], "close")).toBe("closed");
+  });
+
+  it("a second open in the same process is refused without touching the file, and the lock still holds", async () => {
+    const dir = freshDir();
+    const store = await openSqliteFile(dir);
+    try {
+      await expect(openSqliteFile(dir)).rejects.toMatchObject({ name: "DataDirLockedError", pid: process.pid });
+      const line = await ask(procs.node, `open ${dir}`);
+      expect(LOCKED.exec(line)?.slice(1)).toEqual([dir, String(process.pid)]);
+    } finally {
+      await store.close();
+    }
+    expect(await ask(procs.node, `open ${dir}`)).toMatch(OPENED);
+    expect(await ask(procs.node, "close")).toBe("closed");
   });
 
   it("dies with its process: after SIGKILL the next one opens at once", async () => {

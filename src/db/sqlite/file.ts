@@ -5,7 +5,7 @@ import { DatabaseSync } from "node:sqlite";
 import { StoreUnavailableError } from "../../core/errors.ts";
 import type { WebhookRule } from "../../core/webhook-rules.ts";
 import type { SqliteExecutor } from "./executor.ts";
-import { DataDirError } from "./file-errors.ts";
+import { DataDirError, DataDirLockedError } from "./file-errors.ts";
 import { FileExecutor } from "./file-executor.ts";
 import { lockDatabase, openError, removePid } from "./file-lock.ts";
 import { migrations } from "./migrations.gen.ts";
@@ -72,18 +72,29 @@ function prepareDirectory(dir: string, besidePglite: boolean): void {
  * file is removed at once; the database file is only opened and closed.
  */
 function checkWritable(dir: string, path: string): void {
+  const fail = (subject: string, what: string, err: unknown) =>
+    new DataDirError(subject, "not_writable", `${what} ${subject} is not writable (${(err as { code?: string }).code ?? (err as Error).message})`);
   const probe = join(dir, `.headcount-probe-${process.pid}`);
-  for (const [target, flags, what] of [[probe, "wx", "data directory"], [path, "r+", "database"]] as const) {
-    if (target === path && !existsSync(path)) continue;
-    try {
-      closeSync(openSync(target, flags));
-    } catch (err) {
-      const reason = (err as { code?: string }).code ?? (err as Error).message;
-      throw new DataDirError(target === probe ? dir : path, "not_writable", `${what} ${target === probe ? dir : path} is not writable (${reason})`);
-    }
-    if (target === probe) rmSync(probe, { force: true });
+  try {
+    closeSync(openSync(probe, "wx"));
+  } catch (err) {
+    throw fail(dir, "data directory", err);
+  }
+  rmSync(probe, { force: true });
+  if (!existsSync(path)) return;
+  try {
+    closeSync(openSync(path, "r+"));
+  } catch (err) {
+    throw fail(path, "database", err);
   }
 }
+
+/**
+ * Databases this process holds. Opening one again must fail before anything
+ * touches its file: closing any descriptor of a file drops the process's
+ * POSIX locks on it (file-lock.ts), the very lock that keeps others out.
+ */
+const held = new Set<string>();
 
 /**
  * Opens (creating and migrating if needed) the database in `dataDir` and
@@ -95,6 +106,7 @@ export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = 
   const dir = resolve(dataDir);
   prepareDirectory(dir, opts.besidePglite ?? false);
   const path = join(dir, DATABASE_FILE);
+  if (held.has(path)) throw new DataDirLockedError(dir, process.pid);
   checkWritable(dir, path);
   let db: DatabaseSync;
   try {
@@ -118,6 +130,7 @@ export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = 
     exec.close();
     throw err;
   }
+  held.add(path);
   let closed = false;
   const store = createSqliteStore(exec, {
     rules: opts.rules,
@@ -130,6 +143,7 @@ export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = 
       closed = true;
       removePid(dir); // while the lock is still held, so it is never a newer owner's
       exec.close();
+      held.delete(path);
     },
   });
   return Object.assign(store, { path, executor: exec as SqliteExecutor });
