@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import type { DatabaseSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { DataDirError, DataDirLockedError, sqliteCode } from "./file-errors.ts";
 import { getTableName } from "drizzle-orm/table";
 import { MIGRATIONS_TABLE } from "./migrator.ts";
@@ -11,9 +11,9 @@ import { counters } from "./schema.ts";
 // file (https://sqlite.org/pragma.html#pragma_locking_mode): in EXCLUSIVE
 // locking mode the connection's first write lock is never released, so the
 // lock lives exactly as long as the process's connection. A second process
-// gets SQLITE_BUSY at once; a crash (SIGKILL included) releases it with the
-// process, so there is no stale lock and no take-over race, and Deno needs
-// no --allow-run to ask whether an owner is alive. The pid file is only
+// gets SQLITE_BUSY; a crash (SIGKILL included) releases the lock with the
+// process, so there is no stale lock and no take-over race, and Deno needs no
+// --allow-run to ask whether an owner is alive. The pid file is only
 // informational: it names the owner in the refusal.
 //
 // POSIX record locks belong to the process and are dropped when ANY of its
@@ -21,6 +21,17 @@ import { counters } from "./schema.ts";
 // the database file while the lock is held (https://sqlite.org/howtocorrupt.html#_posix_advisory_locks_canceled_by_a_separate_thread_doing_close_).
 
 export const PID_FILE = "headcount.pid";
+
+/**
+ * How long openers racing for one file keep trying. In exclusive locking
+ * mode even a failed attempt keeps the SHARED lock it took on the way, so
+ * two processes opening in the same instant can each block the other for
+ * good (test/sqlite-lock.test.ts saw both refused). A refused attempt
+ * therefore closes its connection, dropping every lock, and tries again
+ * after a random pause; against a running owner every attempt fails and the
+ * refusal comes after this long.
+ */
+const LOCK_RETRY_MS = 300;
 
 /**
  * How long a refused opener waits for a just-started owner to write its pid.
@@ -32,30 +43,55 @@ export const PID_FILE = "headcount.pid";
 const PID_WAIT_MS = 1000;
 
 /**
- * Takes the database's write lock for good and checks the file is headcount's
- * (empty, or holding drizzle's migrations table and `counters`). Throws
- * DataDirLockedError or DataDirError having written nothing.
+ * Opens the database at `path` holding its write lock for good, and checks
+ * the file is headcount's (empty, or holding drizzle's migrations table and
+ * `counters`). Throws DataDirLockedError or DataDirError having written
+ * nothing.
  */
-export async function lockDatabase(db: DatabaseSync, dir: string, path: string): Promise<void> {
-  db.exec("pragma locking_mode = exclusive");
-  db.exec("pragma busy_timeout = 0");
+export async function openLocked(dir: string, path: string): Promise<DatabaseSync> {
   const attempted = Date.now();
+  for (;;) {
+    const db = lockedOrNull(path);
+    if (db !== null) {
+      checkHeadcount(db, path);
+      writePid(dir);
+      return db;
+    }
+    if (Date.now() - attempted >= LOCK_RETRY_MS) throw new DataDirLockedError(dir, await ownerPid(dir, attempted));
+    await new Promise((r) => setTimeout(r, 5 + Math.random() * 30));
+  }
+}
+
+/** A connection holding the exclusive lock, or null when another holds it (the connection is then closed). */
+function lockedOrNull(path: string): DatabaseSync | null {
+  let db: DatabaseSync;
   try {
-    db.exec("begin exclusive");
+    db = new DatabaseSync(path);
   } catch (err) {
-    const code = sqliteCode(err);
-    if (code === "SQLITE_BUSY") throw new DataDirLockedError(dir, await ownerPid(dir, attempted));
     throw openError(path, err);
   }
+  try {
+    db.exec("pragma locking_mode = exclusive; pragma busy_timeout = 0");
+    db.exec("begin exclusive");
+    return db;
+  } catch (err) {
+    db.close();
+    if (sqliteCode(err) === "SQLITE_BUSY") return null;
+    throw openError(path, err);
+  }
+}
+
+/** Inside the lock's transaction: refuses another application's database, then commits (the lock stays). */
+function checkHeadcount(db: DatabaseSync, path: string): void {
   let tables: string[];
   try {
     tables = db.prepare("select name from sqlite_master where type = 'table'").all().map((r) => String(r.name));
   } catch (err) {
-    db.exec("rollback");
+    db.close();
     throw openError(path, err);
   }
   if (tables.length > 0 && !(tables.includes(MIGRATIONS_TABLE) && tables.includes(getTableName(counters)))) {
-    db.exec("rollback");
+    db.close(); // rolls back: nothing was written
     throw new DataDirError(
       path,
       "foreign_database",
@@ -64,7 +100,6 @@ export async function lockDatabase(db: DatabaseSync, dir: string, path: string):
     );
   }
   db.exec("commit"); // the exclusive lock stays: locking_mode = exclusive
-  writePid(dir);
 }
 
 /** A start-up failure of the database file as a DataDirError naming the path and the problem. */

@@ -1,13 +1,12 @@
 import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync } from "node:fs";
 import process from "node:process";
 import { join, resolve } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import { StoreUnavailableError } from "../../core/errors.ts";
 import type { WebhookRule } from "../../core/webhook-rules.ts";
 import type { SqliteExecutor } from "./executor.ts";
 import { DataDirError, DataDirLockedError } from "./file-errors.ts";
 import { FileExecutor } from "./file-executor.ts";
-import { lockDatabase, openError, removePid } from "./file-lock.ts";
+import { openError, openLocked, removePid } from "./file-lock.ts";
 import { migrations } from "./migrations.gen.ts";
 import { applyMigrations } from "./migrator.ts";
 import { createSqliteStore, type SqliteStore } from "./store.ts";
@@ -22,8 +21,8 @@ export const DATABASE_FILE = "headcount.db";
 
 /**
  * For a statement that meets a lock after start-up, which should not happen:
- * this connection holds the file exclusively. Opening uses 0, so a second
- * server is refused at once (file-lock.ts).
+ * this connection holds the file exclusively. Taking the lock at open uses 0
+ * and retries of its own (file-lock.ts).
  */
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -108,27 +107,17 @@ export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = 
   const path = join(dir, DATABASE_FILE);
   if (held.has(path)) throw new DataDirLockedError(dir, process.pid);
   checkWritable(dir, path);
-  let db: DatabaseSync;
-  try {
-    db = new DatabaseSync(path);
-  } catch (err) {
-    throw openError(path, err);
-  }
+  const db = await openLocked(dir, path);
   const exec = new FileExecutor(db);
   try {
-    await lockDatabase(db, dir, path);
-    try {
-      const mode = db.prepare("pragma journal_mode = wal").get()?.journal_mode;
-      if (mode !== "wal") throw new Error(`journal_mode is ${String(mode)}, not wal`);
-      db.exec(`pragma synchronous = full; pragma busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      applyMigrations(exec, migrations);
-    } catch (err) {
-      removePid(dir);
-      throw err instanceof DataDirError ? err : openError(path, err);
-    }
+    const mode = db.prepare("pragma journal_mode = wal").get()?.journal_mode;
+    if (mode !== "wal") throw new Error(`journal_mode is ${String(mode)}, not wal`);
+    db.exec(`pragma synchronous = full; pragma busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    applyMigrations(exec, migrations);
   } catch (err) {
+    removePid(dir);
     exec.close();
-    throw err;
+    throw err instanceof DataDirError ? err : openError(path, err);
   }
   held.add(path);
   let closed = false;
