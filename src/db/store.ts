@@ -159,7 +159,8 @@ export function createSqlStore(db: SqlExecutor, close: () => Promise<void>, opts
 
     async top(limit) {
       const rows = rowsOf(
-        await db.execute(sql`select key, total::text as total from ${counters} order by total desc, key limit ${limit}::int`),
+        // Ordered by the column, not the text alias of the same name (which would put 9 above 10).
+        await db.execute(sql`select key, total::text as total from ${counters} order by ${counters.total} desc, key limit ${limit}::int`),
       );
       return rows.map((r) => ({ key: String(r.key), total: Number(r.total) }));
     },

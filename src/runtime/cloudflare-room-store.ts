@@ -5,7 +5,7 @@ import type { CounterStore, Logger, Outbox, Signer } from "../core/ports.ts";
 import { milestonesCrossed, ruleMatches } from "../core/webhook-rules.ts";
 import { OnlineTrigger } from "../core/webhook-trigger.ts";
 import { WebhookWorker } from "../core/webhook-worker.ts";
-import { openDurableSqlite, type DurableSqliteStore } from "../db/durable-sqlite.ts";
+import { openDurableSqlite, type DurableSqliteStore } from "../db/sqlite/durable.ts";
 import { latestMigrationHash, openHyperdrive } from "../db/hyperdrive.ts";
 import { systemClock } from "./clock.ts";
 import { fetchPoster } from "./fetch-poster.ts";
