@@ -7,7 +7,6 @@ import { sql } from "drizzle-orm/sql/sql";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { copyStore } from "../src/db/copy.ts";
-import { openPglite } from "../src/db/pglite.ts";
 import { openSqliteCopyEndpoint } from "../src/db/sqlite/copy.ts";
 import { DATABASE_FILE, openSqliteFile } from "../src/db/sqlite/file.ts";
 import { postgresAvailable, TEST_DATABASE_URL } from "./helpers/env.ts";
@@ -141,31 +140,6 @@ describe("copying between data directories", () => {
   });
 });
 
-describe("upgrading from the PGlite embedded store", () => {
-  it("copies an earlier headcount's pgdata/ into SQLite in the same directory, which then opens", async () => {
-    const dir = freshDir();
-    const pgdata = join(dir, "pgdata");
-    // test/global-setup.ts migrates one PGlite cluster per run; initdb is the slow part.
-    const template = process.env.HEADCOUNT_TEST_TEMPLATE;
-    if (template && existsSync(join(template, "pgdata"))) cpSync(join(template, "pgdata"), pgdata, { recursive: true });
-    const old = await openPglite(pgdata);
-    await old.ensureSetting("resume_secret", "pglite-era-secret");
-    await old.increment(new Map([["/", 41], ["/blog/a", 2]]));
-    await old.close();
-    await expect(openSqliteFile(dir)).rejects.toMatchObject({ problem: "legacy_pglite" });
-
-    const r = await copy("--from", pgdata, "--to", dir);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^copied 2 counters, 2 history rows, 1 settings /);
-    const store = await openSqliteFile(dir);
-    try {
-      expect(Object.fromEntries(await store.totals(["/", "/blog/a"]))).toEqual({ "/": 41, "/blog/a": 2 });
-      expect(await store.ensureSetting("resume_secret", "new")).toBe("pglite-era-secret");
-    } finally {
-      await store.close();
-    }
-  });
-});
 
 describe.skipIf(!pgUp)("copying through PostgreSQL", () => {
   // A database of its own: the shared test database has other suites' counters.

@@ -97,13 +97,6 @@ describe("a data directory that cannot be used", () => {
     await refused(dir, "foreign_database", join(dir, DATABASE_FILE), /is a SQLite database but not headcount's \(tables: photos\)/);
   });
 
-  it("the directory holds an earlier headcount's PGlite database and no SQLite one", async () => {
-    const dir = freshDir();
-    mkdirSync(join(dir, "pgdata"));
-    writeFileSync(join(dir, "pgdata", "PG_VERSION"), "17\n");
-    await refused(dir, "legacy_pglite", dir, /npm run db:copy -- --from .*pgdata --to /);
-  });
-
   it.skipIf(!canMount)("the directory is on a read-only file system (root ignores mode bits, not this)", async () => {
     const ro = mountTmpfs("1m", true);
     mounts.push(ro);

@@ -1,5 +1,3 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import type { CopySource, CopyTarget } from "./copy.ts";
@@ -11,15 +9,12 @@ const USAGE = `usage: npm run db:copy -- --from <data dir | postgres://…> --to
 
   Copies counters (totals, updated_at), per-minute history and settings (the
   resume secret) from one store to another. A data directory must not be in
-  use by a running server. A PGlite directory (pgdata/ of an earlier
-  headcount) can be copied from.
+  use by a running server.
 
   --force  copy into a target that already has counters: keys the source has
            are replaced by the source's, the target's other keys are kept`;
 
 const isUrl = (s: string) => /^postgres(ql)?:\/\//i.test(s);
-/** A PGlite cluster directory (the embedded store before SQLite). */
-const isPgliteDir = (s: string) => existsSync(join(s, "PG_VERSION"));
 
 function usage(problem: string): never {
   process.stderr.write(`db:copy: ${problem}\n${USAGE}\n`);
@@ -45,14 +40,12 @@ function parse(argv: string[]): { from: string; to: string; force: boolean } {
   if (!values.from) usage("--from is required");
   if (!values.to) usage("--to is required");
   if (values.from === values.to) usage("--from and --to are the same store");
-  if (!isUrl(values.to) && isPgliteDir(values.to)) usage(`${values.to} is a PGlite directory, which can only be copied from`);
   return { from: values.from, to: values.to, force: values.force ?? false };
 }
 
 // Each store's code is loaded only when used (and not for a usage error).
 async function openSource(spec: string): Promise<CopySource> {
   if (isUrl(spec)) return (await import("./copy-postgres.ts")).openPostgresCopyEndpoint(spec, "source");
-  if (isPgliteDir(spec)) return (await import("./copy-postgres.ts")).openPgliteCopySource(spec);
   return (await import("./sqlite/copy.ts")).openSqliteCopyEndpoint(spec, "source");
 }
 

@@ -1,14 +1,11 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import type { CopySource, CopyTarget } from "./copy.ts";
 import { rowsOf } from "./rows.ts";
 import { counters as c, settings as s, visitsPerMinute as h } from "./schema.ts";
 import type { SqlExecutor } from "./store.ts";
 
-// PostgreSQL as either end of `npm run db:copy` (copy.ts), and a PGlite
-// directory (pgdata/ from before the embedded store became SQLite) as a
-// source. Times cross as epoch ms, exact to the millisecond either way.
+// PostgreSQL as either end of `npm run db:copy` (copy.ts). Times cross as
+// epoch ms, exact to the millisecond either way.
 
 export type PostgresCopyEndpoint = CopySource & CopyTarget;
 
@@ -84,7 +81,7 @@ export async function openPostgresCopyEndpoint(url: string, role: "source" | "ta
   const client = postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {} });
   try {
     if (role === "target") {
-      const { migrateBundled } = await import("./hyperdrive.ts");
+      const { migrateBundled } = await import("./postgres-migrate.ts");
       await migrateBundled(client);
     }
     return endpoint(drizzle({ client }), url.replace(/\/\/[^@/]*@/, "//…@"), () => client.end({ timeout: 5 }));
@@ -92,14 +89,4 @@ export async function openPostgresCopyEndpoint(url: string, role: "source" | "ta
     await client.end({ timeout: 1 });
     throw err;
   }
-}
-
-/** A PGlite cluster directory (holding PG_VERSION), read only as a source. */
-export async function openPgliteCopySource(dir: string): Promise<CopySource> {
-  if (!existsSync(join(dir, "PG_VERSION"))) throw new Error(`${dir} is not a PGlite database directory (no PG_VERSION)`);
-  const { PGlite } = await import("@electric-sql/pglite");
-  const { drizzle } = await import("drizzle-orm/pglite");
-  const client = new PGlite(dir);
-  await client.waitReady;
-  return endpoint(drizzle({ client }), dir, () => client.close());
 }

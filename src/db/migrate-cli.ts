@@ -11,7 +11,7 @@ async function main(): Promise<number> {
     const config = parseConfig(process.env);
     if (config.databaseUrl) {
       const { default: postgres } = await import("postgres");
-      const { migrateBundled } = await import("./hyperdrive.ts");
+      const { migrateBundled } = await import("./postgres-migrate.ts");
       const client = postgres(config.databaseUrl, { max: 1, connect_timeout: config.pg.connectTimeoutS, onnotice: () => {} });
       try {
         await migrateBundled(client);

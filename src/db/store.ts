@@ -5,10 +5,10 @@ import { sqlOutbox } from "./outbox.ts";
 import { rowsOf } from "./rows.ts";
 import { counters, settings, visitsPerMinute } from "./schema.ts";
 
-// One set of queries for every PostgreSQL driver (PGlite, postgres.js). Each
+// One set of queries for PostgreSQL (postgres.js, on a server or through Hyperdrive). Each
 // method is a single statement, so no transaction round trips are needed.
 
-/** What both Drizzle databases (pglite, postgres-js) offer; their results differ in shape. */
+/** What a Drizzle PostgreSQL database offers (postgres.js directly, or through Hyperdrive). */
 export interface SqlExecutor {
   execute(query: SQL): PromiseLike<unknown>;
 }

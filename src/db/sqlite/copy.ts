@@ -31,8 +31,7 @@ const PUT_MINUTE = prepare(sql`
 export async function openSqliteCopyEndpoint(dir: string, role: "source" | "target"): Promise<SqliteCopyEndpoint> {
   const path = join(resolve(dir), DATABASE_FILE);
   if (role === "source" && !existsSync(path)) throw new Error(`${dir} holds no headcount database (${path} does not exist)`);
-  // A target may be the directory whose pgdata/ is being copied in (the upgrade from PGlite).
-  const store = await openSqliteFile(dir, { besidePglite: role === "target" });
+  const store = await openSqliteFile(dir);
   const db = store.executor;
   return {
     label: resolve(dir),

@@ -10,7 +10,6 @@ export type DataDirProblem =
   | "not_writable"
   | "not_sqlite"
   | "foreign_database"
-  | "legacy_pglite"
   | "unusable";
 
 /** The data directory (or the database in it) cannot be used; nothing in it was changed. */

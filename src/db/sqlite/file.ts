@@ -29,8 +29,6 @@ const BUSY_TIMEOUT_MS = 5000;
 export interface SqliteFileOptions {
   /** Webhook rules whose milestone events the increment writes. */
   rules?: readonly WebhookRule[];
-  /** Open even beside an earlier headcount's pgdata/ (db:copy filling the directory from it). */
-  besidePglite?: boolean;
 }
 
 export interface SqliteFileStore extends SqliteStore {
@@ -41,7 +39,7 @@ export interface SqliteFileStore extends SqliteStore {
 }
 
 /** Creates the directory if missing; throws DataDirError for one that cannot hold the database. */
-function prepareDirectory(dir: string, besidePglite: boolean): void {
+function prepareDirectory(dir: string): void {
   let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
@@ -54,14 +52,6 @@ function prepareDirectory(dir: string, besidePglite: boolean): void {
     return;
   }
   if (!isDir) throw new DataDirError(dir, "not_a_directory", `data directory ${dir} is not a directory`);
-  if (!besidePglite && existsSync(join(dir, "pgdata", "PG_VERSION")) && !existsSync(join(dir, DATABASE_FILE))) {
-    throw new DataDirError(
-      dir,
-      "legacy_pglite",
-      `data directory ${dir} holds an embedded PostgreSQL (PGlite) database from an earlier headcount in pgdata/; ` +
-        `copy it into SQLite with \`npm run db:copy -- --from ${join(dir, "pgdata")} --to ${dir}\`, or move pgdata/ away to start empty`,
-    );
-  }
 }
 
 /**
@@ -103,7 +93,7 @@ const held = new Set<string>();
  */
 export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = {}): Promise<SqliteFileStore> {
   const dir = resolve(dataDir);
-  prepareDirectory(dir, opts.besidePglite ?? false);
+  prepareDirectory(dir);
   const path = join(dir, DATABASE_FILE);
   if (held.has(path)) throw new DataDirLockedError(dir, process.pid);
   checkWritable(dir, path);
