@@ -24,7 +24,8 @@ import { startWebhooks } from "./webhooks.ts";
 /** What a runtime brings: how it fans out, posts, signs, and what it knows about itself. */
 export interface RuntimeParts {
   fanout: Fanout;
-  poster: HttpPoster;
+  /** Outbound HTTP for webhooks, made only when WEBHOOK_RULES has rules (Node's undici pools cost memory). */
+  poster(): HttpPoster | Promise<HttpPoster>;
   clock: Clock;
   signer(secret: string): Signer;
   hmac: HmacHex;

@@ -26,7 +26,7 @@ export async function startWebhooks(
   config: Config["webhooks"],
   hub: Hub,
   store: WebhookStore,
-  deps: { poster: HttpPoster; hmac: HmacHex; clock: Clock; log: Logger; registry: Registry },
+  deps: { poster(): HttpPoster | Promise<HttpPoster>; hmac: HmacHex; clock: Clock; log: Logger; registry: Registry },
 ): Promise<Webhooks> {
   await store.registerWebhookRules(config.rules);
   store.fireMilestones(config.rules);
@@ -38,7 +38,8 @@ export async function startWebhooks(
       stop: async () => {},
     };
   }
-  const worker = new WebhookWorker(config.rules, store.outbox, deps.poster, deps.hmac, deps.clock, deps.log, {
+  const poster = await deps.poster();
+  const worker = new WebhookWorker(config.rules, store.outbox, poster, deps.hmac, deps.clock, deps.log, {
     concurrency: config.concurrency,
     perOrigin: config.perOrigin,
     maxAttempts: config.maxAttempts,
@@ -60,7 +61,7 @@ export async function startWebhooks(
     },
     async stop(deadlineMs) {
       await worker.stop(deadlineMs);
-      await deps.poster.close().catch(() => {});
+      await poster.close().catch(() => {});
     },
   };
 }
