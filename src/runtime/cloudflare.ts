@@ -51,8 +51,10 @@ function build(env: WorkerEnv): NonNullable<typeof built> {
       trustProxyHops: config.proxy.hops,
       ipv6PrefixBits: config.limits.ipv6Prefix, adminToken: config.adminToken, now: () => Date.now() },
     peerAddress: (c) => peerAddress((n) => c.req.header(n)),
-    // In production the client is never loopback: without ADMIN_TOKEN the data is for `wrangler dev` on this machine only.
-    isLocal: (c) => /^(127\.|::1$)/.test(c.req.header("cf-connecting-ip") ?? "") && new URL(c.req.url).hostname.match(/^(localhost|127\.0\.0\.1)$/) !== null,
+    // In production the client is never loopback: without ADMIN_TOKEN the data is for `wrangler dev` on this machine only,
+    // and not through a proxy (wrangler dev passes a client's forwarding headers on; it sets only CF-Connecting-IP).
+    isLocal: (c) => /^(127\.|::1$)/.test(c.req.header("cf-connecting-ip") ?? "") && new URL(c.req.url).hostname.match(/^(localhost|127\.0\.0\.1)$/) !== null
+      && ["forwarded", "x-forwarded-for", "x-real-ip", "true-client-ip"].every((h) => c.req.header(h) === undefined),
     corsOrigins: config.corsOrigins,
     log,
   });
