@@ -72,7 +72,7 @@ interface Target {
 
 function guardSuite(target: Target): void {
   const start = async (env: Record<string, string> = {}) => {
-    const db = target.runtime !== "worker" && (await postgresAvailable()) ? { DATABASE_URL: TEST_DATABASE_URL } : {};
+    const db: Record<string, string> = target.runtime !== "worker" && (await postgresAvailable()) ? { DATABASE_URL: TEST_DATABASE_URL } : {};
     return startServer({ runtime: target.runtime, env: { ...db, ...env }, timeoutMs: target.startTimeoutMs ?? 60_000 });
   };
 
