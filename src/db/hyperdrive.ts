@@ -6,6 +6,7 @@ import { createSqlStore, type SqlStore } from "./store.ts";
 import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
 import m0000 from "../../drizzle/0000_init.sql";
 import m0001 from "../../drizzle/0001_webhooks.sql";
+import m0002 from "../../drizzle/0002_outbox_claim_index.sql";
 
 // PostgreSQL from a Durable Object through a Hyperdrive binding (Workers):
 // the same queries (store.ts) and the same migrations (drizzle/) as Node, Bun
@@ -25,7 +26,7 @@ import m0001 from "../../drizzle/0001_webhooks.sql";
 // A new file in drizzle/ needs one import line here; until it has one,
 // bundledMigrations() throws at start-up naming it.
 
-const BUNDLED_SQL: Record<string, string> = { "0000_init": m0000, "0001_webhooks": m0001 };
+const BUNDLED_SQL: Record<string, string> = { "0000_init": m0000, "0001_webhooks": m0001, "0002_outbox_claim_index": m0002 };
 
 /** Same lock key as src/db/postgres.ts. */
 const MIGRATION_LOCK = 0x68656164;
