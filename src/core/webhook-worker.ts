@@ -16,7 +16,7 @@ import type { WebhookRule } from "./webhook-rules.ts";
 // while claims come back empty (events of rules no instance has may stay
 // pending for good: no reason to ask every 250 ms). `wake()` brings the next
 // poll back to `pollMs` after the last one when this instance may have
-// written an event; a failed delivery schedules a poll for when it is due.
+// written an event; the earliest failed delivery gets a poll when it is due.
 
 export interface WebhookWorkerOptions {
   concurrency: number;
@@ -86,7 +86,7 @@ export class WebhookWorker {
   #started = 0;
   /** Started as a pool (start()), rather than run by a caller (deliverDue()). */
   #pool = false;
-  /** Earliest retry of a failure since the last deliverDue() began (epoch ms). */
+  /** Earliest retry of a failure (epoch ms): since the last deliverDue() began, or, in the pool, not yet due. */
   #retryAt: number | null = null;
 
   constructor(rules: readonly WebhookRule[], outbox: Outbox, http: HttpPoster, hmac: HmacHex, clock: Clock, log: Logger, opts: WebhookWorkerOptions) {
@@ -178,13 +178,13 @@ export class WebhookWorker {
       this.#again = false;
       return this.#schedule(0);
     }
-    if (this.#started > started || this.#inFlight.size > 0) {
-      this.#idleMs = this.#opts.pollMs;
-      return this.#schedule(this.#opts.pollMs);
-    }
-    const idle = this.#idleMs;
-    this.#idleMs = Math.min(idle * 2, Math.max(this.#opts.pollMs, this.#opts.idlePollMaxMs ?? 4000));
-    this.#schedule(idle);
+    let wait = this.#idleMs;
+    if (this.#started > started || this.#inFlight.size > 0) wait = this.#idleMs = this.#opts.pollMs;
+    else this.#idleMs = Math.min(wait * 2, Math.max(this.#opts.pollMs, this.#opts.idlePollMaxMs ?? 4000));
+    // The earliest known retry, however long the idle wait has grown (later ones: within idlePollMaxMs).
+    const now = this.#clock.now();
+    if (this.#retryAt !== null && this.#retryAt <= now) this.#retryAt = null;
+    this.#schedule(this.#retryAt === null ? wait : Math.min(wait, this.#retryAt - now));
   }
 
   /** Claims what the free slots allow, per receiver, and starts delivering; returns how many were claimed when a claim came back full (more may be due), else 0. */
@@ -233,7 +233,6 @@ export class WebhookWorker {
     if (outcome.result === "retry") {
       const at = this.#clock.now() + outcome.retryInMs;
       this.#retryAt = this.#retryAt === null ? at : Math.min(this.#retryAt, at);
-      if (this.#pool) this.#schedule(outcome.retryInMs); // due then, however long the idle wait has grown
     }
     if (outcome.result === "delivered") this.counts.delivered++;
     else {
