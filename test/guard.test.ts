@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { uniqueKey } from "./helpers/env.ts";
 import { ROOT, startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 import { TestSocket } from "./helpers/ws.ts";
 
@@ -10,8 +10,7 @@ import { TestSocket } from "./helpers/ws.ts";
 // wrangler): who may open a visit's socket (ALLOWED_ORIGINS, default `self`),
 // who may read the dashboard's data without ADMIN_TOKEN (a loopback peer no
 // proxy speaks for), and the security headers on the HTML pages. None of this
-// depends on the store: Node, Bun and Deno run on PostgreSQL when it is here
-// (the quicker start), else embedded; Workers on its objects' SQLite.
+// depends on the store, so each runtime runs on its embedded one.
 
 const ADMIN_TOKEN = "guard-admin-token-0123456789";
 const DASHBOARD_DATA = ["/metrics", "/api/top", "/api/history?key=%2F", "/api/webhooks", "/api/origins"];
@@ -71,10 +70,7 @@ interface Target {
 }
 
 function guardSuite(target: Target): void {
-  const start = async (env: Record<string, string> = {}) => {
-    const db: Record<string, string> = target.runtime !== "worker" && (await postgresAvailable()) ? { DATABASE_URL: TEST_DATABASE_URL } : {};
-    return startServer({ runtime: target.runtime, env: { ...db, ...env }, timeoutMs: target.startTimeoutMs ?? 60_000 });
-  };
+  const start = (env: Record<string, string> = {}) => startServer({ runtime: target.runtime, env, timeoutMs: target.startTimeoutMs ?? 60_000 });
 
   describe(`${target.runtime}: defaults (ALLOWED_ORIGINS=self, no ADMIN_TOKEN)`, () => {
     let s: RunningServer;
