@@ -22,5 +22,15 @@ export const migrations: readonly MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1795322997866,
     "hash": "e50ba9ac530d4a6739369c891a6cc1183c051c4596c1318deac9df09d550741e"
+  },
+  {
+    "sql": [
+      "DROP INDEX \"webhook_outbox_due\";",
+      "\nCREATE INDEX \"webhook_outbox_claim\" ON \"webhook_outbox\" USING btree (\"rule_id\",\"due_at\") WHERE \"webhook_outbox\".\"status\" = 'pending';",
+      "\nCREATE INDEX \"webhook_outbox_settled\" ON \"webhook_outbox\" USING btree (\"status\",\"due_at\") WHERE \"webhook_outbox\".\"status\" <> 'pending';"
+    ],
+    "bps": true,
+    "folderMillis": 1796245521732,
+    "hash": "e8e25d77338ca98b9f701fdd8180aea11ce778ce9ebdf3e4ad8ffb0d75cc246a"
   }
 ];
