@@ -22,5 +22,15 @@ export const migrations: readonly MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1795323621501,
     "hash": "dd88aa04b6658e6832b0a91d5fbdbb7553bea5f570387bafba8d04525007bd3e"
+  },
+  {
+    "sql": [
+      "DROP INDEX `webhook_outbox_due`;",
+      "\nCREATE INDEX `webhook_outbox_claim` ON `webhook_outbox` (`rule_id`,`due_at`) WHERE \"webhook_outbox\".\"status\" = 'pending';",
+      "\nCREATE INDEX `webhook_outbox_settled` ON `webhook_outbox` (`status`,`due_at`) WHERE \"webhook_outbox\".\"status\" <> 'pending';"
+    ],
+    "bps": true,
+    "folderMillis": 1796246184658,
+    "hash": "2f114932371ead4c75d60abbaa656a80c99c2089626d9f23cda1b00e54105ba0"
   }
 ];

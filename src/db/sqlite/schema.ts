@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm/sql/sql";
 import { index } from "drizzle-orm/sqlite-core/indexes";
 import { integer } from "drizzle-orm/sqlite-core/columns/integer";
 import { primaryKey } from "drizzle-orm/sqlite-core/primary-keys";
@@ -60,7 +61,11 @@ export const webhookOutbox = sqliteTable(
     deliveredAt: integer("delivered_at"),
     lastError: text("last_error"),
   },
-  (t) => [index("webhook_outbox_due").on(t.status, t.dueAt)],
+  // Claims look for one rule's pending events (the same indexes as PostgreSQL's, src/db/schema.ts).
+  (t) => [
+    index("webhook_outbox_claim").on(t.ruleId, t.dueAt).where(sql`${t.status} = 'pending'`),
+    index("webhook_outbox_settled").on(t.status, t.dueAt).where(sql`${t.status} <> 'pending'`),
+  ],
 );
 
 /** Online-threshold rules: armed until they fire, re-armed below the hysteresis line. */
