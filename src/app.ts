@@ -11,8 +11,10 @@ import { mountDashboard } from "./routes/dashboard.ts";
 import { mountCors, mountEmbed } from "./routes/embed.ts";
 import type { Counters, Insights, WebhookSummary } from "./routes/insights.ts";
 import { strictPathAfter, strictQuery } from "./routes/params.ts";
+import { mountPixel, type CountVisit } from "./routes/pixel.ts";
 import { mountRateLimit } from "./routes/rate-limit.ts";
 import { mountSecurityHeaders } from "./routes/security-headers.ts";
+import { mountStream, type OpenStream } from "./routes/sse.ts";
 
 // Every HTTP route, written against Request/Response only, and the one
 // decision a visit's handshake gets (routes/admission.ts). Capabilities come
@@ -41,6 +43,10 @@ export interface AppDeps {
   peerAddress(c: Context): string | undefined;
   /** Without ADMIN_TOKEN, whether a request may read the dashboard's data (default: a loopback peer no proxy speaks for). */
   isLocal?(c: Context): boolean;
+  /** Serves an admitted visit's event stream (/sse): the in-process hub, or the key's Durable Object. Absent: 404. */
+  openStream?: OpenStream;
+  /** Counts an admitted visit without a connection (/pixel.gif). Absent: 404. */
+  countVisit?: CountVisit;
   /** CORS_ORIGINS: who may read the public JSON API and load the widget's module. */
   corsOrigins: "*" | readonly string[];
   log: Logger;
@@ -73,6 +79,17 @@ export function createApp(deps: AppDeps): HeadcountApp {
     const render = deps.metrics;
     app.use("/metrics", adminGuard({ adminToken: token, realm: "headcount metrics", local }));
     app.get("/metrics", (c) => c.text(render(), 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }));
+  }
+
+  // Visits that are not a WebSocket: the event stream where upgrades are blocked, the pixel without JavaScript.
+  const admitVisit = (req: UpgradeRequest, peer: string | undefined, transport: Parameters<typeof admit>[3]) => admit(req, peer, limits, transport);
+  if (deps.openStream) mountStream(app, admitVisit, deps.peerAddress, deps.openStream);
+  if (deps.countVisit) {
+    let failures = 0;
+    mountPixel(app, admitVisit, deps.peerAddress, deps.countVisit, (err) => {
+      // One line per failure would flood the log during an outage.
+      if (failures++ % 1000 === 0) deps.log.warn("pixel visit not counted", { err, failed_here: failures });
+    });
   }
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));

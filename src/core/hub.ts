@@ -1,4 +1,4 @@
-import { WriteBatcher } from "./batcher.ts";
+import { WriteBatcher, type Committed } from "./batcher.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { ShuttingDownError } from "./errors.ts";
 import { Listeners } from "./listeners.ts";
@@ -94,6 +94,18 @@ export class Hub {
       return refusedSession(key);
     }
     return this.#room(key).admit(peer, resume);
+  }
+
+  /**
+   * A visit that holds no socket (the no-JavaScript pixel): committed like any
+   * other and shown to the key's watchers here, never online. No room is made
+   * for it: rooms follow sockets.
+   */
+  async count(key: string): Promise<Committed> {
+    if (this.#draining) throw new ShuttingDownError();
+    const committed = await this.batcher.add(key);
+    this.#rooms.get(key)?.observeTotal(committed.total);
+    return committed;
   }
 
   /** The room for `key` if anyone is on it here or elsewhere. */

@@ -7,10 +7,12 @@ import { originAllowed, type RefusedOrigins } from "../core/origins.ts";
 import { hasBearerToken } from "./auth.ts";
 import { handshakeProblem } from "./handshake.ts";
 import { strictQuery } from "./params.ts";
+import { lastEventToken, pixelKeyFromReferer, referer, streamProblem } from "./transports.ts";
 
-// The one decision a visit's WebSocket handshake gets (DESIGN.md §1): refuse
+// The one decision a visit gets (DESIGN.md §1), whatever carries it: refuse
 // it with a status, or accept it as a Visit that the runtime upgrades and
-// binds to the engine. Plain code over a minimal request rather than a Hono
+// binds to the engine (a WebSocket), that the app streams to (an event
+// stream, routes/sse.ts) or counts once (the pixel, routes/pixel.ts). Plain code over a minimal request rather than a Hono
 // route: it runs once per visitor, so a burst of 10,000 pays for nothing it
 // does not use, and every runtime calls it the same way.
 
@@ -29,6 +31,14 @@ export interface Visit {
   /** The client address the limits apply to (never stored). */
   address: string;
 }
+
+/**
+ * What carries a visit. `websocket`: /ws. `stream`: /sse, the same visit as
+ * an event stream where upgrades are blocked. `pixel`: /pixel.gif, one visit
+ * without a connection (no socket cap, no resume, key from the Referer when
+ * absent).
+ */
+export type VisitTransport = "websocket" | "stream" | "pixel";
 
 export type Admission = { visit: Visit; refused?: undefined } | { refused: Response; visit?: undefined };
 
@@ -61,11 +71,12 @@ function refuse(status: number, error: string, message: string, headers: Record<
 }
 
 /**
- * Decides a handshake at /ws. In order: rate limit, origin, socket caps,
- * key, RFC 6455 handshake. A refusal counts nothing and says
+ * Decides a visit's request. In order: rate limit, origin, socket caps (not
+ * for the pixel), key, and the transport's own checks (RFC 6455 handshake;
+ * the stream's method and Accept). A refusal counts nothing and says
  * `Connection: close` where the client should not keep a descriptor.
  */
-export function admit(req: UpgradeRequest, peerAddress: string | undefined, rules: AdmissionRules): Admission {
+export function admit(req: UpgradeRequest, peerAddress: string | undefined, rules: AdmissionRules, transport: VisitTransport = "websocket"): Admission {
   const forwarded = rules.trustProxyHeader ? req.header(rules.trustProxyHeader) : undefined;
   const address = clientAddress(forwarded, peerAddress, rules);
   if (!(rules.adminToken && hasBearerToken(req.header("authorization"), rules.adminToken))) {
@@ -77,13 +88,14 @@ export function admit(req: UpgradeRequest, peerAddress: string | undefined, rule
       });
     }
   }
-  const origin = req.header("origin");
-  // Browsers always send Origin on a WebSocket; a client without one is not a browser page and could forge any header anyway.
+  // Browsers always send Origin on a WebSocket and a cross-origin EventSource; a client without one is not a
+  // browser page and could forge any header anyway. An <img> sends no Origin: the pixel goes by its Referer's.
+  const origin = transport === "pixel" ? referer(req)?.origin : req.header("origin");
   if (origin && !originAllowed(origin, req.header("host"), rules.allowedOrigins)) {
     rules.refusedOrigins?.record(origin, rules.now());
     return refuse(403, "origin_not_allowed", `origin ${origin} may not open this counter; the server's ALLOWED_ORIGINS must list it`);
   }
-  const full = rules.caps?.check(address);
+  const full = transport === "pixel" ? null : rules.caps?.check(address);
   if (full) {
     rules.caps!.refusals++;
     const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
@@ -92,13 +104,19 @@ export function admit(req: UpgradeRequest, peerAddress: string | undefined, rule
   let key: string;
   let resume: string | null;
   try {
-    key = validateKey(strictQuery(req.url, "key"));
-    resume = strictQuery(req.url, "resume") ?? null;
+    const named = strictQuery(req.url, "key");
+    key = validateKey(transport === "pixel" && named === undefined ? pixelKeyFromReferer(req) : named);
+    resume = transport === "pixel" ? null : (strictQuery(req.url, "resume") ?? (transport === "stream" ? lastEventToken(req) : null));
   } catch (err) {
     if (err instanceof HeadcountError) return refuse(err.status, err.code, err.message);
     throw err;
   }
-  const problem = handshakeProblem(req);
-  if (problem) return refuse(problem.status, "bad_handshake", problem.message, problem.headers);
+  if (transport === "websocket") {
+    const problem = handshakeProblem(req);
+    if (problem) return refuse(problem.status, "bad_handshake", problem.message, problem.headers);
+  } else if (transport === "stream") {
+    const problem = streamProblem(req);
+    if (problem) return refuse(problem.status, "bad_request", problem.message, problem.headers);
+  }
   return { visit: { key, resume, address } };
 }

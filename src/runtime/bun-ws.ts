@@ -85,10 +85,11 @@ export function createBunSockets(opts: BunSocketOptions) {
     },
   };
 
-  /** Publishes to the key's topic: every subscribed socket in this process gets it natively. */
+  /** Publishes to the key's topic: every subscribed socket in this process gets it natively; event streams (routes/event-stream.ts) are no Bun socket. */
   const fanout: Fanout = {
-    publish(key, text) {
+    publish(key, text, peers) {
       server?.publish(key, text, false);
+      for (const peer of peers) if (!(peer instanceof BunPeer)) peer.send(text);
     },
   };
 

@@ -26,6 +26,8 @@ async function main(): Promise<void> {
     peerAddress: (c: Context) => (c.env as BunServer | undefined)?.requestIP(c.req.raw)?.address,
     // hono/bun resolves `root` against the working directory, so make it relative to it.
     staticFiles: serveStatic({ root: relative(process.cwd(), PUBLIC_DIR) || "." }),
+    // Bun closes a connection quiet for idleTimeout (10 s), shorter than an event stream's keep-alive.
+    longLived: (c: Context) => (c.env as BunServer).timeout(c.req.raw, 0),
   });
   let server: BunServer;
   try {

@@ -96,11 +96,17 @@ class NodePeer implements Peer {
   }
 }
 
-/** The update is framed once and the same Buffer written to every socket (55% of a burst went to re-encoding: bench/NOTES.md). */
+/**
+ * The update is framed once and the same Buffer written to every socket (55% of a burst went to re-encoding:
+ * bench/NOTES.md); a watcher that is no socket here (an event stream, routes/event-stream.ts) gets the text.
+ */
 export const nodeFanout: Fanout = {
   publish(_key, text, peers) {
     const frame = textFrame(text);
-    for (const peer of peers) (peer as NodePeer).sendFrame(frame);
+    for (const peer of peers) {
+      if (peer instanceof NodePeer) peer.sendFrame(frame);
+      else peer.send(text);
+    }
   },
 };
 

@@ -8,7 +8,9 @@ import { RateLimiter } from "../core/rate-limiter.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import type { HmacHex } from "../core/webhook-worker.ts";
 import type { Admin } from "../routes/admin.ts";
+import { EventStreams } from "../routes/event-stream.ts";
 import type { AppDeps } from "../app.ts";
+import type { Context } from "hono";
 import { hubCounters, hubInsights } from "./hub-insights.ts";
 import { registerServerMetrics } from "./metrics.ts";
 import { openStore } from "./open-store.ts";
@@ -35,6 +37,8 @@ export interface RuntimeParts {
   defaultMaxSockets(): number;
   peerAddress: AppDeps["peerAddress"];
   staticFiles: AppDeps["staticFiles"];
+  /** Exempts a long-lived response (an event stream) from the server's idle timeout, where it has one (Bun). */
+  longLived?(c: Context): void;
 }
 
 export interface Headcount {
@@ -87,6 +91,9 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
       hub.resetTotal(key, total); // other instances hear it through the bus
     },
   };
+  const bind = bindVisits(hub, caps);
+  // Event streams are peers like sockets: same caps (through bind), same rooms, closed by hub.closeAll at shutdown.
+  const streams = new EventStreams({ keepaliveMs: config.sseKeepaliveMs, maxBufferedBytes: config.limits.maxBufferedBytes });
   const app = createApp({
     counters: hubCounters(hub),
     insights: hubInsights(hub, store),
@@ -106,13 +113,18 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
       now: () => parts.clock.now(),
     },
     peerAddress: parts.peerAddress,
+    openStream: (visit, c) => {
+      parts.longLived?.(c);
+      return streams.open((peer) => bind(visit, peer), c.req.raw.signal);
+    },
+    countVisit: (visit) => hub.count(visit.key),
     corsOrigins: config.corsOrigins,
     log,
   });
 
   return {
     app,
-    bind: bindVisits(hub, caps),
+    bind,
     hub,
     caps,
     storeKind: opened.kind,
@@ -122,7 +134,8 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
         log,
         timeoutMs: config.shutdownTimeoutMs,
         stopListening,
-        socketsClosed,
+        // The runtime's sockets and the app's event streams (their end events written).
+        socketsClosed: async () => void (await Promise.all([socketsClosed(), streams.drained()])),
         after: [
           { name: "closing bus", stop: async () => cluster?.close() },
           // Deliveries in flight finish or stay locked; another start claims them again.

@@ -1,0 +1,36 @@
+import type { Context, Hono } from "hono";
+import type { Admission, UpgradeRequest, Visit, VisitTransport } from "./admission.ts";
+
+// GET /sse?key=<key>: the same visit as /ws, as Server-Sent Events, for
+// networks that block WebSocket upgrades (corporate proxies, some antivirus
+// products and hotel networks). Admission is the WebSocket's (rate limit,
+// origin, caps, key, resume; bots where admission filters them), with the
+// stream's own checks; a refusal is its HTTP status before any stream starts.
+// The stream itself is routes/event-stream.ts; who holds it is the host's
+// business (the in-process hub, or the key's Durable Object on Workers).
+
+/** Serves an admitted visit's event stream. */
+export type OpenStream = (visit: Visit, c: Context) => Response | Promise<Response>;
+
+export type AdmitVisit = (req: UpgradeRequest, peerAddress: string | undefined, transport: VisitTransport) => Admission;
+
+/** The request as admission reads it. */
+export function visitRequest(c: Context): UpgradeRequest {
+  return { method: c.req.method, url: c.req.url, header: (name) => c.req.header(name) };
+}
+
+export function mountStream(app: Hono, admit: AdmitVisit, peerAddress: (c: Context) => string | undefined, open: OpenStream): void {
+  app.get("/sse", async (c) => {
+    const decision = admit(visitRequest(c), peerAddress(c), "stream");
+    if (decision.refused) return decision.refused;
+    const res = await open(decision.visit, c);
+    // A cross-origin EventSource is a CORS request: the origin admission allowed may read the stream.
+    const origin = c.req.header("origin");
+    if (!origin || res.status !== 200) return res;
+    // A response from a Durable Object has immutable headers; a copy shares the body.
+    const readable = new Response(res.body, res);
+    readable.headers.set("Access-Control-Allow-Origin", origin);
+    readable.headers.append("Vary", "Origin");
+    return readable;
+  });
+}
