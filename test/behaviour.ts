@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { freshDataDir, runToExit, startServer, type RuntimeName, type RunningServer } from "./helpers/server.ts";
-import { sleep, TestSocket } from "./helpers/ws.ts";
+import { sseUrl, StreamRefused, TestStream } from "./helpers/sse.ts";
+import { sleep, TestSocket, type Hello, type Received } from "./helpers/ws.ts";
 
 // The one behaviour suite (DESIGN.md §8): written once, run against a real
 // child process of every runtime and every store. Runtime differences are
@@ -18,7 +19,26 @@ export interface Target {
    * from any response that is not a 101, so the Workers build cannot send it.
    */
   upgradeHeaderOn426?: boolean;
+  /** SIGTERM ends the server gracefully, sockets and streams told 1001 (not workerd: there is no process to shut down). */
+  gracefulShutdown?: boolean;
   startTimeoutMs?: number;
+}
+
+/** The two ways a page holds its visit: the WebSocket, and the event stream it falls back to. */
+const TRANSPORTS = ["websocket", "sse"] as const;
+type Transport = (typeof TRANSPORTS)[number];
+
+/** What the cases need of a client, whichever transport carries it. */
+interface Client {
+  readonly messages: Received[];
+  readonly latest: { total: number; online: number } | undefined;
+  until(pred: (n: { total: number; online: number }) => boolean, timeoutMs?: number): Promise<{ total: number; online: number }>;
+  close(): Promise<unknown>;
+}
+
+function joiner(server: () => RunningServer, transport: Transport) {
+  return (key: string, resume?: string): Promise<{ sock: Client; hello: Hello }> =>
+    transport === "websocket" ? TestSocket.join(server().wsUrl(key, resume)) : TestStream.join(sseUrl(server().url, key, resume));
 }
 
 async function counter(server: RunningServer, key: string): Promise<{ total: number; online: number }> {
@@ -34,7 +54,8 @@ export function behaviourSuite(target: Target): void {
     const enabled = target.store === "embedded" || (await postgresAvailable());
     let server: RunningServer;
     let dataDir: string | undefined;
-    const env: Record<string, string> = target.store === "postgres" ? { DATABASE_URL: TEST_DATABASE_URL } : {};
+    // A keep-alive every second, so a case sees one without waiting the default 15 s.
+    const env: Record<string, string> = { SSE_KEEPALIVE_MS: "1000", ...(target.store === "postgres" ? { DATABASE_URL: TEST_DATABASE_URL } : {}) };
     const start = () =>
       startServer({ runtime: target.runtime, env, dataDir, timeoutMs: target.startTimeoutMs ?? 60_000 });
 
@@ -58,57 +79,144 @@ export function behaviourSuite(target: Target): void {
       expect(await ready.json()).toEqual({ status: "ready" });
     });
 
-    it.skipIf(!enabled)("counts a visit and broadcasts it to every watcher of that key and no other", async () => {
-      const key = uniqueKey("bcast");
-      const other = uniqueKey("other");
-      const a = await TestSocket.join(server.wsUrl(key));
-      const b = await TestSocket.join(server.wsUrl(key));
-      const o = await TestSocket.join(server.wsUrl(other));
-      expect(a.hello.visitor).toBe(1);
-      expect(b.hello.visitor).toBe(2);
-      expect(o.hello).toMatchObject({ key: other, total: 1, visitor: 1 });
+    for (const transport of TRANSPORTS) {
+      const join = joiner(() => server, transport);
 
-      const c = await TestSocket.join(server.wsUrl(key));
-      expect(c.hello).toMatchObject({ key, total: 3, visitor: 3 });
-      expect(c.hello.resume).toMatch(/\S{10,}/);
-      await a.sock.until((n) => n.total === 3 && n.online === 3);
-      await b.sock.until((n) => n.total === 3 && n.online === 3);
+      it.skipIf(!enabled)(`${transport}: counts a visit and broadcasts it to every watcher of that key and no other`, async () => {
+        const key = uniqueKey("bcast");
+        const other = uniqueKey("other");
+        const a = await join(key);
+        const b = await join(key);
+        const o = await join(other);
+        expect(a.hello.visitor).toBe(1);
+        expect(b.hello.visitor).toBe(2);
+        expect(o.hello).toMatchObject({ key: other, total: 1, visitor: 1 });
 
-      await sleep(300);
-      expect(o.sock.messages.every((m) => m.type === "pong" || m.key === other)).toBe(true);
-      expect(o.sock.latest).toEqual({ total: 1, online: 1 });
-      expect(await counter(server, other)).toMatchObject({ total: 1, online: 1 });
-      expect(await counter(server, key)).toMatchObject({ key, total: 3, online: 3 });
-      for (const s of [a, b, c, o]) await s.sock.close();
-    });
+        const c = await join(key);
+        expect(c.hello).toMatchObject({ key, total: 3, visitor: 3 });
+        expect(c.hello.resume).toMatch(/\S{10,}/);
+        await a.sock.until((n) => n.total === 3 && n.online === 3);
+        await b.sock.until((n) => n.total === 3 && n.online === 3);
 
-    it.skipIf(!enabled)("online rises and falls as sockets open and close", async () => {
-      const key = uniqueKey("online");
-      const watcher = await TestSocket.join(server.wsUrl(key));
-      const others = await Promise.all([1, 2, 3].map(() => TestSocket.join(server.wsUrl(key))));
-      await watcher.sock.until((n) => n.online === 4 && n.total === 4);
-      await others[0]!.sock.close();
-      await others[1]!.sock.close();
-      await watcher.sock.until((n) => n.online === 2);
-      expect(await counter(server, key)).toMatchObject({ total: 4, online: 2 });
-      await others[2]!.sock.close();
-      await watcher.sock.close();
+        await sleep(300);
+        expect(o.sock.messages.every((m) => m.type === "pong" || m.key === other)).toBe(true);
+        expect(o.sock.latest).toEqual({ total: 1, online: 1 });
+        expect(await counter(server, other)).toMatchObject({ total: 1, online: 1 });
+        expect(await counter(server, key)).toMatchObject({ key, total: 3, online: 3 });
+        for (const s of [a, b, c, o]) await s.sock.close();
+      });
+
+      it.skipIf(!enabled)(`${transport}: online rises and falls as connections open and close`, async () => {
+        const key = uniqueKey("online");
+        const watcher = await join(key);
+        const others = await Promise.all([1, 2, 3].map(() => join(key)));
+        await watcher.sock.until((n) => n.online === 4 && n.total === 4);
+        await others[0]!.sock.close();
+        await others[1]!.sock.close();
+        await watcher.sock.until((n) => n.online === 2);
+        expect(await counter(server, key)).toMatchObject({ total: 4, online: 2 });
+        await others[2]!.sock.close();
+        await watcher.sock.close();
+        await expect.poll(async () => (await counter(server, key)).online, { timeout: 5000 }).toBe(0);
+      });
+
+      it.skipIf(!enabled)(`${transport}: a reconnect with the resume token is not a new visit; a token for another key is`, async () => {
+        const key = uniqueKey("resume");
+        const first = await join(key);
+        await first.sock.close();
+        const again = await join(key, first.hello.resume);
+        expect(again.hello).toMatchObject({ total: 1, visitor: 1 });
+        const forged = await join(key, first.hello.resume.replace(/.$/, (ch) => (ch === "A" ? "B" : "A")));
+        expect(forged.hello).toMatchObject({ total: 2, visitor: 2 });
+        const elsewhere = uniqueKey("resume-other");
+        const moved = await join(elsewhere, first.hello.resume);
+        expect(moved.hello).toMatchObject({ total: 1, visitor: 1 });
+        expect((await counter(server, key)).total).toBe(2);
+        for (const s of [again, forged, moved]) await s.sock.close();
+      });
+    }
+
+    it.skipIf(!enabled)("a WebSocket and an event stream on one key count together and see each other", async () => {
+      const key = uniqueKey("mixed");
+      const ws = await TestSocket.join(server.wsUrl(key));
+      const sse = await TestStream.join(sseUrl(server.url, key));
+      expect(sse.hello).toMatchObject({ total: 2, visitor: 2, online: 2 });
+      await ws.sock.until((n) => n.total === 2 && n.online === 2);
+      const third = await TestSocket.join(server.wsUrl(key));
+      await sse.sock.until((n) => n.total === 3 && n.online === 3);
+      // Switching transports with the token is the same page view.
+      await ws.sock.close();
+      const switched = await TestStream.join(sseUrl(server.url, key, ws.hello.resume));
+      expect(switched.hello).toMatchObject({ total: 3, visitor: 1 });
+      await third.sock.until((n) => n.online === 3);
+      for (const s of [sse, third, switched]) await s.sock.close();
       await expect.poll(async () => (await counter(server, key)).online, { timeout: 5000 }).toBe(0);
+      expect((await counter(server, key)).total).toBe(3);
     });
 
-    it.skipIf(!enabled)("a reconnect with the resume token is not a new visit; a token for another key is", async () => {
-      const key = uniqueKey("resume");
-      const first = await TestSocket.join(server.wsUrl(key));
+    it.skipIf(!enabled)("an event stream: ids carry seq and token, EventSource's Last-Event-ID resumes, keep-alives flow, refusals are statuses", async () => {
+      const key = uniqueKey("stream");
+      const first = await TestStream.join(sseUrl(server.url, key));
+      expect(first.sock.response.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      expect(first.sock.response.headers.get("cache-control")).toMatch(/no-store/);
+      expect(first.sock.retryMs).toBeGreaterThanOrEqual(1000);
+      const hello = first.sock.events.find((e) => e.event === "hello")!;
+      expect(hello.id).toBe(`${first.hello.seq}:${first.hello.resume}`);
+      // SSE_KEEPALIVE_MS=1000 in this suite: the opening comment, then keep-alives.
+      await expect.poll(() => first.sock.comments, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+      const lastId = first.sock.lastEventId;
       await first.sock.close();
-      const again = await TestSocket.join(server.wsUrl(key, first.hello.resume));
+      const again = await TestStream.join(sseUrl(server.url, key), 10_000, { "Last-Event-ID": lastId });
       expect(again.hello).toMatchObject({ total: 1, visitor: 1 });
-      const forged = await TestSocket.join(server.wsUrl(key, first.hello.resume.replace(/.$/, (ch) => (ch === "A" ? "B" : "A"))));
-      expect(forged.hello).toMatchObject({ total: 2, visitor: 2 });
-      const elsewhere = uniqueKey("resume-other");
-      const moved = await TestSocket.join(server.wsUrl(elsewhere, first.hello.resume));
-      expect(moved.hello).toMatchObject({ total: 1, visitor: 1 });
-      expect((await counter(server, key)).total).toBe(2);
-      for (const s of [again, forged, moved]) await s.sock.close();
+      await again.sock.close();
+
+      for (const [url, headers, status] of [
+        [`${server.url}/sse?key=`, {}, 400],
+        [`${server.url}/sse?key=%zz`, {}, 400],
+        [sseUrl(server.url, key), { Accept: "text/html" }, 406],
+      ] as const) {
+        const refused = await TestStream.open(url, { headers }).then(
+          () => null,
+          (err: unknown) => err,
+        );
+        expect(refused, url).toBeInstanceOf(StreamRefused);
+        expect((refused as StreamRefused).status, url).toBe(status);
+      }
+      expect((await fetch(sseUrl(server.url, key), { method: "HEAD" })).status).toBe(405);
+      expect(await counter(server, key)).toMatchObject({ total: 1, online: 0 });
+    });
+
+    it.skipIf(!enabled)("the pixel counts one visit, shown to watchers: a no-store GIF, the key from the Referer without key=, HEAD counts nothing", async () => {
+      const key = uniqueKey("pixel");
+      const watcher = await TestSocket.join(server.wsUrl(key));
+      const res = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toBe("image/gif");
+      expect(res.headers.get("cache-control")).toMatch(/no-store/);
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      expect(new TextDecoder().decode(bytes.slice(0, 6))).toBe("GIF89a");
+      expect([bytes[6], bytes[8]]).toEqual([1, 1]); // 1×1
+      await watcher.sock.until((n) => n.total === 2 && n.online === 1);
+
+      // Without key=: the Referer's path, as location.pathname has it (the widget's default key).
+      const page = uniqueKey("pixel-page");
+      await (await fetch(`${server.url}/pixel.gif`, { headers: { Referer: `http://127.0.0.1:${server.port}${page}?utm=x` } })).arrayBuffer();
+      // On this server's own page, the page's ?key=.
+      await (await fetch(`${server.url}/pixel.gif`, { headers: { Referer: `http://127.0.0.1:${server.port}/?key=${encodeURIComponent(key)}` } })).arrayBuffer();
+      const head = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { method: "HEAD" });
+      expect(head.status).toBe(200);
+      const bad = await fetch(`${server.url}/pixel.gif?key=%zz`);
+      expect(bad.status).toBe(400);
+      expect(bad.headers.get("content-type")).toBe("image/gif");
+      await bad.arrayBuffer();
+
+      await watcher.sock.until((n) => n.total === 3);
+      expect((await counter(server, page)).total).toBe(1);
+      expect(await counter(server, key)).toMatchObject({ total: 3, online: 1 });
+      // The badge shows the total and counts nothing.
+      await (await fetch(`${server.url}/badge/${encodeURIComponent(key)}.svg`)).text();
+      expect((await counter(server, key)).total).toBe(3);
+      await watcher.sock.close();
     });
 
     it.skipIf(!enabled)("answers ping with pong", async () => {
@@ -158,10 +266,16 @@ export function behaviourSuite(target: Target): void {
       expect((await counter(server, key)).total).toBe(before.total);
     });
 
-    it.skipIf(!enabled)("totals survive a restart", async () => {
+    it.skipIf(!enabled)("totals survive a restart; a graceful stop ends sockets and streams with 1001", async () => {
       const key = uniqueKey("restart");
       for (let i = 0; i < 3; i++) await (await TestSocket.join(server.wsUrl(key))).sock.close();
+      const stream = await TestStream.join(sseUrl(server.url, uniqueKey("restart-stream")));
+      const socket = await TestSocket.join(server.wsUrl(uniqueKey("restart-socket")));
       expect(await server.stop("SIGTERM")).toBe(0);
+      if (target.gracefulShutdown ?? true) {
+        expect(await stream.sock.closed).toEqual({ code: 1001, reason: "server shutting down" });
+        expect((await socket.sock.closed).code).toBe(1001);
+      }
       server = await start();
       expect((await counter(server, key)).total).toBe(3);
       const next = await TestSocket.join(server.wsUrl(key));

@@ -52,6 +52,8 @@ const PASSED_VARS = [
   "WEBHOOK_MAX_ATTEMPTS",
   "WEBHOOK_TIMEOUT_MS",
   "WEBHOOK_RETRY_BASE_MS",
+  "SSE_KEEPALIVE_MS",
+  "MAX_BUFFERED_BYTES",
 ];
 
 const line = (record: Record<string, unknown>) =>
