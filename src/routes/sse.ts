@@ -23,14 +23,14 @@ export function mountStream(app: Hono, admit: AdmitVisit, peerAddress: (c: Conte
   app.get("/sse", async (c) => {
     const decision = admit(visitRequest(c), peerAddress(c), "stream");
     if (decision.refused) return decision.refused;
-    const res = await open(decision.visit, c);
+    // A response from a Durable Object has immutable headers, which the middleware adds to: a copy shares the body.
+    const res = new Response(...((r) => [r.body, r] as const)(await open(decision.visit, c)));
     // A cross-origin EventSource is a CORS request: the origin admission allowed may read the stream.
     const origin = c.req.header("origin");
-    if (!origin || res.status !== 200) return res;
-    // A response from a Durable Object has immutable headers; a copy shares the body.
-    const readable = new Response(res.body, res);
-    readable.headers.set("Access-Control-Allow-Origin", origin);
-    readable.headers.append("Vary", "Origin");
-    return readable;
+    if (origin && res.status === 200) {
+      res.headers.set("Access-Control-Allow-Origin", origin);
+      res.headers.append("Vary", "Origin");
+    }
+    return res;
   });
 }

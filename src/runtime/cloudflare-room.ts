@@ -19,6 +19,7 @@ import type { Logger, Peer } from "../core/ports.ts";
 import { CloseCode, PONG } from "../core/protocol.ts";
 import { Room, type RoomHost, type Session } from "../core/room.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
+import { EventStreams } from "../routes/event-stream.ts";
 import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
@@ -37,6 +38,12 @@ export class CounterRoom {
   readonly #caps: SocketCaps;
   readonly #broadcaster: Broadcaster;
   readonly #reporter: IndexReporter;
+  /**
+   * Event streams (GET /sse where upgrades are blocked). A stream is a request
+   * in progress, not a hibernatable socket: while one is open the object stays
+   * in memory and is billed for its duration (README "Cloudflare Workers").
+   */
+  readonly #streams: EventStreams;
   #resources: Promise<RoomResources> | null = null;
   /** Set once the resources are open: tokens are made and checked only after that (#ready). */
   #signer: RoomResources["signer"] | null = null;
@@ -52,6 +59,7 @@ export class CounterRoom {
     this.#log = createLogger(this.#config.logLevel, (line) => console.log(line), { runtime: "worker", room: ctx.id.toString().slice(0, 12) });
     // Per object, that is per key: MAX_SOCKETS (unset: no cap of ours) and MAX_SOCKETS_PER_IP.
     this.#caps = new SocketCaps(this.#config.maxSockets ?? Number.MAX_SAFE_INTEGER, this.#config.maxSocketsPerIp);
+    this.#streams = new EventStreams({ keepaliveMs: this.#config.sseKeepaliveMs, maxBufferedBytes: this.#config.limits.maxBufferedBytes });
     this.#broadcaster = new Broadcaster(this.#config.broadcastIntervalMs, systemClock, () => this.#room?.emit());
     this.#reporter = new IndexReporter(env.INDEX, this.#log, () => {
       const room = this.#room;
@@ -124,6 +132,11 @@ export class CounterRoom {
       switch (url.pathname) {
         case "/ws":
           return await this.#accept(key(), url.searchParams.get("resume"), url.searchParams.get("address") ?? "unknown");
+        case "/sse":
+          return await this.#acceptStream(key(), url.searchParams.get("resume"), url.searchParams.get("address") ?? "unknown", request.signal);
+        case "/count":
+          if (request.method !== "POST") break;
+          return Response.json(await this.#count(key()));
         case "/snapshot":
           return Response.json(await this.#roomFor(key()).snapshot());
         case "/history":
@@ -162,6 +175,39 @@ export class CounterRoom {
     this.#bind(server, key, address, (room, peer) => room.admit(peer, resume));
     // Workers' ResponseInit takes the client end; the DOM typing of Response does not know it.
     return new Response(null, { status: 101, webSocket: client } as ResponseInit);
+  }
+
+  /** An event stream: the same caps, room and hello as a socket; it leaves when either side ends it. */
+  async #acceptStream(key: string, resume: string | null, address: string, signal: AbortSignal): Promise<Response> {
+    const full = this.#caps.check(address);
+    if (full) {
+      const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
+      return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
+    }
+    await this.#ready();
+    return this.#streams.open((peer) => {
+      this.#caps.take(address);
+      const session = this.#roomFor(key).admit(peer, resume);
+      let left = false;
+      return {
+        key,
+        message: () => {},
+        close: () => {
+          if (left) return;
+          left = true;
+          session.close();
+          this.#caps.release(address);
+        },
+      };
+    }, signal);
+  }
+
+  /** A visit without a connection (the pixel): committed, shown to the watchers, never online. */
+  async #count(key: string): Promise<{ total: number }> {
+    await this.#ready();
+    const committed = await (await this.#open()).batcher.add(key);
+    this.#roomFor(key).observeTotal(committed.total);
+    return { total: committed.total };
   }
 
   async #setTotal(key: string, total: number): Promise<void> {

@@ -48,6 +48,18 @@ export function connectVisit(env: WorkerEnv, request: Request, visit: Visit): Pr
   return call(env.ROOMS, visit.key, "/ws", params, { headers: request.headers });
 }
 
+/** An admitted visit's event stream is held by its key's object (cloudflare-room.ts), which returns the streaming response. */
+export function connectStream(env: WorkerEnv, request: Request, visit: Visit): Promise<Response> {
+  const params: Record<string, string> = { key: visit.key, address: visit.address };
+  if (visit.resume !== null) params.resume = visit.resume;
+  return call(env.ROOMS, visit.key, "/sse", params, { headers: request.headers, signal: request.signal });
+}
+
+/** A visit without a connection (the pixel), counted by its key's object; resolves once committed. */
+export async function countVisit(env: WorkerEnv, visit: Visit): Promise<void> {
+  await json(await call(env.ROOMS, visit.key, "/count", { key: visit.key }, { method: "POST" }));
+}
+
 export function roomInsights(env: WorkerEnv): Insights {
   return {
     top: async (limit) => json<KeyNumbers[]>(await call(env.INDEX, INDEX_OBJECT, "/top", { limit: String(limit) })),

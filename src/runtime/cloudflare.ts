@@ -17,7 +17,7 @@ import { RefusedOrigins } from "../core/origins.ts";
 import { RateLimiter } from "../core/rate-limiter.ts";
 import { isVisitUpgrade } from "../routes/admission.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
-import { assets, connectVisit, roomAdmin, roomCounters, roomInsights, roomReadiness, roomWebhooks } from "./cloudflare-stubs.ts";
+import { assets, connectStream, connectVisit, countVisit, roomAdmin, roomCounters, roomInsights, roomReadiness, roomWebhooks } from "./cloudflare-stubs.ts";
 
 export { CounterRoom } from "./cloudflare-room.ts";
 export { CounterIndex } from "./cloudflare-index.ts";
@@ -55,6 +55,9 @@ function build(env: WorkerEnv): NonNullable<typeof built> {
     // and not through a proxy (wrangler dev passes a client's forwarding headers on; it sets only CF-Connecting-IP).
     isLocal: (c) => /^(127\.|::1$)/.test(c.req.header("cf-connecting-ip") ?? "") && new URL(c.req.url).hostname.match(/^(localhost|127\.0\.0\.1)$/) !== null
       && ["forwarded", "x-forwarded-for", "x-real-ip", "true-client-ip"].every((h) => c.req.header(h) === undefined),
+    // Event streams and pixel visits, like sockets, are the key's object's.
+    openStream: (visit, c) => connectStream(env, c.req.raw, visit),
+    countVisit: (visit) => countVisit(env, visit),
     corsOrigins: config.corsOrigins,
     log,
   });
