@@ -163,11 +163,6 @@ export class EventStreams {
     return new Response(body, { status: 200, headers: { ...STREAM_HEADERS, ...headers } });
   }
 
-  /** Ends every stream (a host going away that has no rooms to do it). */
-  closeAll(code: number, reason: string): void {
-    for (const peer of [...this.#open]) peer.close(code, reason);
-  }
-
   /** Resolves once every stream has ended. */
   async drained(): Promise<void> {
     while (this.#open.size > 0) await new Promise((r) => setTimeout(r, 20));
