@@ -4,11 +4,12 @@ const key = new URLSearchParams(location.search).get("key") || "/";
 const fmt = new Intl.NumberFormat();
 const plural = new Intl.PluralRules("en");
 const $ = (id) => document.getElementById(id);
-const [total, online, visitor, you, stateEl, label, eta, note] = [
-  "total", "online", "visitor", "you", "state", "state-label", "state-eta", "note",
+const [total, online, visitor, you, stateEl, label, eta, note, numbers, via] = [
+  "total", "online", "visitor", "you", "state", "state-label", "state-eta", "note", "numbers", "state-transport",
 ].map($);
 
 const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting", offline: "Offline" };
+const TRANSPORTS = { websocket: "WebSocket", sse: "Server-Sent Events" };
 let countdown;
 
 $("key").textContent = key;
@@ -52,11 +53,19 @@ function render({ total: t, online: o, visitor: v }) {
   }
 }
 
-function renderState({ state, code, reason, retryAt }) {
+/** Which transport carries the counter: WebSocket, or the event stream where WebSockets cannot open. */
+function renderTransport(transport) {
+  if (!TRANSPORTS[transport] || numbers.dataset.transport === transport) return;
+  numbers.dataset.transport = stateEl.dataset.transport = transport;
+  via.textContent = `· ${TRANSPORTS[transport]}`;
+}
+
+function renderState({ state, transport, code, reason, retryAt }) {
   clearInterval(countdown);
   stateEl.dataset.state = state;
   document.documentElement.dataset.state = state;
   label.textContent = LABELS[state];
+  renderTransport(transport);
   eta.textContent = "";
   if (state === "reconnecting") {
     // The countdown is aria-hidden: a live region ticking every second is noise.

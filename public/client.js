@@ -12,27 +12,40 @@ const PING_MS = 25_000;
 const SILENCE_MS = 60_000;
 // 1008 means the server objects to us (rate, origin); hammering makes it worse.
 const POLICY_MIN_MS = 30_000;
+// WebSockets that fail this many times in a row without opening: the network blocks them, use the event stream.
+const WS_FAILURES_BEFORE_SSE = 2;
+// On the event stream, try a WebSocket again this often (the page may have moved to a better network).
+const WS_RETRY_MS = 5 * 60_000;
+// An event stream carries no pings and a quiet key sends nothing: only this long a silence means a dead stream
+// (longer than the WebSocket retry, which replaces a working stream first where it can).
+const SSE_SILENCE_MS = 10 * 60_000;
 
 /**
  * @param {{
  *   key?: string,
  *   url?: string | URL,
+ *   streamUrl?: string | URL,
  *   onUpdate?: (u: { key: string, total: number, online: number, visitor: number | null }) => void,
  *   onState?: (s: { state: "connecting" | "live" | "reconnecting" | "offline" | "paused",
- *                   code?: number, reason?: string, retryAt?: number }) => void,
+ *                   transport: "websocket" | "sse", code?: number, reason?: string, retryAt?: number }) => void,
  *   pauseWhenHidden?: boolean,
  * }} options  `url` defaults to /ws on the host that served this file, so an
- *   embed on another site still reaches its own counter. With
+ *   embed on another site still reaches its own counter; `streamUrl` (/sse)
+ *   is the Server-Sent Events fallback, used where WebSockets cannot open
+ *   (a proxy or a policy blocks them; see connectTransport). With
  *   `pauseWhenHidden`, the socket is closed while the tab is hidden (nobody
  *   is looking, so nobody is online) and reopened with the resume token when
  *   it is shown again, so the page view is still counted once.
  */
-export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, onState = () => {}, pauseWhenHidden = false } = {}) {
+export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onUpdate = () => {}, onState = () => {}, pauseWhenHidden = false } = {}) {
   const endpoint = new URL(url, import.meta.url);
   endpoint.protocol = endpoint.protocol.replace(/^http/, "ws");
   endpoint.searchParams.set("key", key);
+  const streamEndpoint = new URL(streamUrl, import.meta.url);
+  streamEndpoint.searchParams.set("key", key);
 
-  let ws = null;
+  // The open connection: a WebSocket, or the event stream it falls back to (connectTransport).
+  let link = null;
   let resumeToken = null;
   let visitor = null;
   let shownTotal = -1;
@@ -44,6 +57,7 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
   let pauseAfterHello = false;
   let state = null;
   let retryTimer, pingTimer, silenceTimer, healthyTimer;
+  const transports = transportChoice();
 
   // A throwing callback must not wedge the reconnect loop; report it later.
   const call = (fn, arg) => {
@@ -57,37 +71,46 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
   };
   const setState = (next, extra = {}) => {
     state = next;
-    call(onState, { state: next, ...extra });
+    call(onState, { state: next, transport: transports.current, ...extra });
   };
 
   function open() {
     clearTimeout(retryTimer);
     retryTimer = undefined;
-    if (stopped || paused || ws) return;
-    const target = new URL(endpoint);
+    if (stopped || paused || link) return;
+    const base = transports.current === "sse" ? streamEndpoint : endpoint;
+    const target = new URL(base);
     if (resumeToken) target.searchParams.set("resume", resumeToken);
     setState("connecting");
-    let sock;
+    let conn;
     try {
-      sock = new WebSocket(target);
+      conn = connectTransport(transports.current, target);
     } catch (err) {
+      if (transports.failed()) attempt = 0;
       retry({ reason: String(err?.message ?? err) });
       return;
     }
-    ws = sock;
+    attach(conn);
+  }
+
+  /** The connection becomes the page's: its messages are shown, its end starts a reconnect. */
+  function attach(conn) {
+    link = conn;
     seq = null;
     armSilence();
-    sock.onopen = () => {
-      pingTimer = setInterval(() => sock.send('{"type":"ping"}'), PING_MS);
+    conn.onopen = () => {
+      transports.opened();
+      if (conn.transport === "websocket") pingTimer = setInterval(() => conn.send('{"type":"ping"}'), PING_MS);
     };
-    sock.onmessage = (ev) => {
+    conn.onmessage = (data) => {
       armSilence();
-      receive(ev.data);
+      receive(data);
     };
-    // error is always followed by close; close carries the code we need.
-    sock.onclose = (ev) => {
+    conn.onclose = ({ code, reason, opened }) => {
       detach();
-      retry({ code: ev.code, reason: ev.reason });
+      // Switched to the event stream: its first try need not wait out the socket's backoff.
+      if (!opened && transports.failed()) attempt = 0;
+      retry({ code, reason });
     };
   }
 
@@ -107,6 +130,7 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
       setState("live");
       show(msg);
       if (pauseAfterHello) pause();
+      else if (transports.current === "sse") scheduleProbe();
     } else if (msg?.type === "count" && seq !== null && msg.seq > seq) {
       // Counts before the hello are dropped: the hello carries newer numbers.
       seq = msg.seq;
@@ -123,20 +147,78 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
 
   function armSilence() {
     clearTimeout(silenceTimer);
+    const ms = link?.transport === "sse" ? SSE_SILENCE_MS : SILENCE_MS;
     silenceTimer = setTimeout(() => {
-      const dead = ws;
+      const dead = link;
       detach();
-      dead?.close(4000, "no message for 60 s");
+      dead?.close(4000, `no message for ${ms / 1000} s`);
       retry({ reason: "the server stopped answering" });
-    }, SILENCE_MS);
+    }, ms);
   }
 
   function detach() {
     clearInterval(pingTimer);
     clearTimeout(silenceTimer);
     clearTimeout(healthyTimer);
-    if (ws) ws.onopen = ws.onmessage = ws.onclose = null;
-    ws = null;
+    stopProbe();
+    if (link) link.onopen = link.onmessage = link.onclose = null;
+    link = null;
+  }
+
+  // --- back to the WebSocket: while on the event stream, a socket is tried now and then ---
+  let probe = null;
+  let probeTimer;
+
+  function scheduleProbe() {
+    clearTimeout(probeTimer);
+    if (!transports.canProbe()) return;
+    probeTimer = setTimeout(probeWebSocket, WS_RETRY_MS * (0.75 + Math.random() / 2));
+  }
+
+  function stopProbe() {
+    clearTimeout(probeTimer);
+    probeTimer = undefined;
+    const p = probe;
+    probe = null;
+    if (p) {
+      p.onopen = p.onmessage = p.onclose = null;
+      p.close(1000, "not needed");
+    }
+  }
+
+  /**
+   * Opens a socket with the resume token beside the live stream: once its hello
+   * arrives (the same page view, not counted again) it replaces the stream; if
+   * it cannot open, the stream carries on and another try is scheduled.
+   */
+  function probeWebSocket() {
+    if (stopped || paused || !resumeToken || link?.transport !== "sse") return;
+    const target = new URL(endpoint);
+    target.searchParams.set("resume", resumeToken);
+    let conn;
+    try {
+      conn = connectTransport("websocket", target);
+    } catch {
+      scheduleProbe();
+      return;
+    }
+    probe = conn;
+    conn.onmessage = (data) => {
+      if (!/^\{"type":"hello"/.test(data)) return;
+      probe = null;
+      const stream = link;
+      detach();
+      stream?.close(1000, "switching to WebSocket");
+      transports.switchTo("websocket");
+      attach(conn);
+      conn.onopen();
+      receive(data);
+    };
+    conn.onclose = () => {
+      if (probe !== conn) return;
+      probe = null;
+      scheduleProbe();
+    };
   }
 
   function retry({ code, reason }) {
@@ -154,7 +236,7 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
   }
 
   const online = () => {
-    if (ws || stopped || paused) return;
+    if (link || stopped || paused) return;
     attempt = 0;
     open();
   };
@@ -163,14 +245,14 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
   function pause() {
     pauseAfterHello = false;
     if (stopped || paused) return;
-    if (ws && !resumeToken) {
+    if (link && !resumeToken) {
       pauseAfterHello = true;
       return;
     }
     paused = true;
     clearTimeout(retryTimer);
     retryTimer = undefined;
-    const sock = ws;
+    const sock = link;
     detach();
     sock?.close(1000, "page hidden");
     setState("paused");
@@ -200,6 +282,10 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
     get state() {
       return state;
     },
+    /** "websocket", or "sse" where WebSockets cannot open. */
+    get transport() {
+      return transports.current;
+    },
     /** Closes the socket until resume(); the page view keeps its resume token. */
     pause,
     /** Reopens after pause() without counting a new visit (while the token is valid). */
@@ -211,10 +297,108 @@ export function connectCounter({ key = "/", url = "/ws", onUpdate = () => {}, on
       clearTimeout(retryTimer);
       globalThis.removeEventListener?.("online", online);
       doc?.removeEventListener("visibilitychange", visibility);
-      const sock = ws;
+      const sock = link;
       detach();
       sock?.close(1000);
       setState("offline");
     },
   };
+}
+
+// --- transports -------------------------------------------------------------
+// WebSocket first. Where it cannot open (a corporate proxy, an antivirus
+// product or a hotel network refuses the upgrade, or a policy forbids ws:),
+// Server-Sent Events over plain HTTP carry the same messages one way: the
+// server's /sse sends each /ws message as an event (`event: hello|count`,
+// `data:` the same JSON) and a close as `event: end` with its code.
+
+/** Which transport to use next: WebSocket until it fails WS_FAILURES_BEFORE_SSE times in a row without opening. */
+function transportChoice() {
+  const hasSocket = typeof WebSocket === "function";
+  const hasStream = typeof EventSource === "function";
+  let current = hasSocket || !hasStream ? "websocket" : "sse";
+  let failures = 0;
+  return {
+    get current() {
+      return current;
+    },
+    opened() {
+      failures = 0;
+    },
+    /** A connection failed before it opened; true when that makes the event stream the transport. */
+    failed() {
+      if (current !== "websocket" || !hasStream || ++failures < WS_FAILURES_BEFORE_SSE) return false;
+      current = "sse";
+      return true;
+    },
+    canProbe: () => current === "sse" && hasSocket,
+    switchTo(next) {
+      current = next;
+      failures = 0;
+    },
+  };
+}
+
+/**
+ * One connection on either transport, with the same small surface:
+ * onopen(), onmessage(text), onclose({ code, reason, opened }), send(text)
+ * (WebSocket only) and close(code, reason). Throws where the browser refuses
+ * to start it (an invalid URL, or an old browser's synchronous policy error).
+ */
+function connectTransport(transport, target) {
+  const conn = { transport, onopen: null, onmessage: null, onclose: null, send() {}, close() {} };
+  let opened = false;
+  let ended = false;
+  const end = (code, reason) => {
+    if (ended) return;
+    ended = true;
+    conn.onclose?.({ code, reason, opened });
+  };
+  if (transport === "websocket") {
+    const sock = new WebSocket(target);
+    sock.onopen = () => {
+      opened = true;
+      conn.onopen?.();
+    };
+    sock.onmessage = (ev) => conn.onmessage?.(ev.data);
+    // error is always followed by close; close carries the code we need.
+    sock.onclose = (ev) => end(ev.code, ev.reason);
+    conn.send = (text) => sock.readyState === 1 && sock.send(text);
+    conn.close = (code, reason) => {
+      ended = true;
+      sock.onopen = sock.onmessage = sock.onclose = null;
+      sock.close(code, reason);
+    };
+    return conn;
+  }
+  const es = new EventSource(target);
+  const message = (ev) => conn.onmessage?.(ev.data);
+  es.onopen = () => {
+    opened = true;
+    conn.onopen?.();
+  };
+  es.addEventListener("hello", message);
+  es.addEventListener("count", message);
+  // The server's close, with the WebSocket close code it stands for.
+  es.addEventListener("end", (ev) => {
+    es.close();
+    let info = {};
+    try {
+      info = JSON.parse(ev.data);
+    } catch {
+      // a malformed end is still an end
+    }
+    end(Number.isInteger(info.code) ? info.code : 1006, typeof info.reason === "string" ? info.reason : "");
+  });
+  // EventSource would reconnect by itself, without our resume token in the URL
+  // and without our backoff: close it and let the caller reconnect.
+  es.onerror = () => {
+    es.close();
+    end(1006, "event stream failed");
+  };
+  conn.close = () => {
+    ended = true;
+    es.close();
+  };
+  return conn;
 }

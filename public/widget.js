@@ -72,7 +72,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
           key,
           pauseWhenHidden: true,
           onUpdate: (u) => e.listeners.forEach((l) => l({ ...(e.last = { ...e.last, update: u }) })),
-          onState: (s) => e.listeners.forEach((l) => l({ ...(e.last = { ...e.last, state: s.state }) })),
+          onState: (s) => e.listeners.forEach((l) => l({ ...(e.last = { ...e.last, state: s.state, transport: s.transport }) })),
         });
       }, (err) => {
         e.listeners.forEach((l) => l({ ...(e.last = { ...e.last, state: "offline" }) }));
@@ -131,8 +131,10 @@ b { font-weight: var(--headcount-number-weight, 700); }
       const box = $(".hc");
       const site = this.hasAttribute("site");
       let counted = false;
-      this.#unsubscribe = subscribe(this.key, ({ update, state }) => {
+      this.#unsubscribe = subscribe(this.key, ({ update, state, transport }) => {
         if (state) box.dataset.state = state;
+        // WebSocket, or the event stream where WebSockets cannot open: visible on the element (data-transport).
+        if (transport && this.dataset.transport !== transport) this.dataset.transport = transport;
         if (!update) return;
         // The first numbers mean our visit has committed: the site total now includes it
         // (or will within settleMs, where the server's cross-key view trails the counters).
