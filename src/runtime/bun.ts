@@ -7,7 +7,7 @@ import { createLogger } from "../core/logger.ts";
 import { startHeadcount } from "../server/compose.ts";
 import { bunStatic } from "./bun-static.ts";
 import { createBunSockets, type BunServer } from "./bun-ws.ts";
-import { runCommand } from "./commands.ts";
+import { runProcessCommand } from "./commands.ts";
 import { fetchPoster } from "./fetch-poster.ts";
 import { exitOnStartupFailure, nodeParts } from "./process-parts.ts";
 import { handleStopSignals } from "./signals.ts";
@@ -45,4 +45,4 @@ async function main(): Promise<void> {
 }
 
 // `headcount db:copy …` / `db:migrate` (commands.ts); no argument serves.
-if (!(await runCommand(process.argv))) main().catch(exitOnStartupFailure(write, (code) => process.exit(code)));
+if (!(await runProcessCommand("binary"))) main().catch(exitOnStartupFailure(write, (code) => process.exit(code)));
