@@ -23,7 +23,7 @@ const buildable = existsSync(join(BIN, "bun"));
 async function build(): Promise<string> {
   const started = performance.now();
   // npm from PATH runs the script as a user would; it finds bun in node_modules/.bin.
-  await run("npm", ["run", "--silent", "build"], { cwd: ROOT, env: inheritedEnv() });
+  await run("npm", ["run", "--silent", "build"], { cwd: ROOT, env: inheritedEnv(), timeout: 300_000 });
   const dir = mkdtempSync(join(tmpdir(), "headcount-binary-"));
   const binary = join(dir, "headcount");
   copyFileSync(join(ROOT, "dist", "headcount"), binary);

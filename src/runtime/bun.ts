@@ -45,4 +45,6 @@ async function main(): Promise<void> {
 }
 
 // `headcount db:copy …` / `db:migrate` (commands.ts); no argument serves.
-if (!(await runProcessCommand("binary"))) main().catch(exitOnStartupFailure(write, (code) => process.exit(code)));
+runProcessCommand("binary")
+  .then((ran) => (ran ? undefined : main()))
+  .catch(exitOnStartupFailure(write, (code) => process.exit(code)));
