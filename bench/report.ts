@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { footprintSection } from "./report-footprint.ts";
+import type { LagRow } from "./lag.ts";
 
 export interface Results {
   started: string;
@@ -41,6 +42,8 @@ export interface Results {
   footprint?: any[];
   // deno-lint-ignore no-explicit-any
   cgroup?: any[];
+  /** Scenario "lag" (bench/lag.ts); absent in older results. */
+  lag?: LagRow[];
 }
 
 const LABEL: Record<string, string> = {
@@ -304,6 +307,19 @@ export function writeReport(res: Results, dir: string, opts: { holdN: number; bi
     L.push("| client | sockets | client RSS per socket | client CPU per socket |");
     L.push("|---|---:|---:|---:|");
     for (const c of res.clientCost) L.push(`| ${c.impl} | ${int(c.n)} | ${int(c.bytesPerSocket)} B | ${f1(c.cpuUsPerSocket)} µs |`);
+    L.push("");
+  }
+
+  if (res.lag?.length) {
+    L.push("## Responsiveness while the read endpoints scan (embedded store)");
+    L.push("");
+    L.push("`/healthz` every 20 ms while `/api/site` (prefixes matching every key) and `/api/top` are polled back to back.");
+    L.push("");
+    L.push("| design | keys | /healthz p50 | p99 | max | /api/site p50 | max | /api/top p50 | max |");
+    L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (const r of res.lag) {
+      L.push(`| ${LABEL[r.design] ?? r.design} | ${int(r.keys)} | ${f1(r.healthz.p50)} ms | ${f1(r.healthz.p99)} ms | ${f1(r.healthz.max)} ms | ${f1(r.site.p50)} ms | ${f1(r.site.max)} ms | ${f1(r.top.p50)} ms | ${f1(r.top.max)} ms |`);
+    }
     L.push("");
   }
 

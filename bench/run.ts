@@ -23,6 +23,7 @@ import process from "node:process";
 import postgres from "postgres";
 import { removeAllCgroups } from "./cgroup.ts";
 import { footprint } from "./footprint.ts";
+import { lag } from "./lag.ts";
 import {
   Client, cpuMs, cpuMsByComm, designs, live, machineBusyMs, ensureDatabase, median, NODE_FLAGS, now, peakRssKb, percentile, ROOT, serverEnv, settledRssKb,
   sleep, startServer, type Design, type DesignName, type Server,
@@ -38,7 +39,10 @@ const flag = (name: string): string | undefined => {
 };
 const QUICK = flag("quick") === "true";
 const list = (s: string | undefined) => (s ? s.split(",").map((x) => x.trim()).filter(Boolean) : undefined);
-const ONLY = new Set(list(flag("only")) ?? ["client", "burst", "sustained", "hold", "hold19k", "footprint"]);
+const ONLY = new Set(list(flag("only")) ?? ["client", "burst", "sustained", "hold", "hold19k", "footprint", "lag"]);
+// lag: keys in the embedded store and how long /api/site and /api/top are polled
+const LAG_KEYS = Number(flag("lag-keys") ?? (QUICK ? 20_000 : 100_000));
+const LAG_MS = Number(flag("lag-ms") ?? (QUICK ? 4000 : 10_000));
 const RUNS = Number(flag("runs") ?? (QUICK ? 1 : 3));
 const BURST_N = (list(flag("burst")) ?? (QUICK ? ["1000", "5000"] : ["1000", "5000", "10000", "19000"])).map(Number);
 const SEED_MAX_N = Number(flag("seed-max") ?? 5000);
@@ -68,7 +72,7 @@ const design = (n: DesignName) => {
   if (!d) throw new Error(`no design ${n}; there are ${all.map((x) => x.name).join(", ")}`);
   return d;
 };
-type Scenario = "burst" | "sustained" | "hold" | "hold19k" | "footprint";
+type Scenario = "burst" | "sustained" | "hold" | "hold19k" | "footprint" | "lag";
 const PG_SET: DesignName[] = ["headcount-node", "headcount-bun", "floor-node", "floor-bun", "seed"];
 const DEFAULT_DESIGNS: Record<Scenario, DesignName[]> = {
   burst: PG_SET,
@@ -77,15 +81,16 @@ const DEFAULT_DESIGNS: Record<Scenario, DesignName[]> = {
   hold: PG_SET,
   hold19k: PG_SET,
   footprint: ["headcount-node-embedded", "headcount-node", "floor-node", "headcount-bun-embedded", "headcount-bun", "floor-bun", "headcount-deno-embedded", "headcount-deno"],
+  lag: ["headcount-node-embedded", "headcount-bun-embedded"],
 };
 const wanted = list(flag("designs"))?.map((n) => design(n as DesignName).name);
 function designsFor(s: Scenario): Design[] {
   const can = (d: Design) =>
-    (s === "hold" || s === "hold19k" ? d.name !== "seed" : true) && (s === "hold19k" ? d.store === "postgres" : true);
+    (s === "hold" || s === "hold19k" ? d.name !== "seed" : true) && (s === "hold19k" ? d.store === "postgres" : true) && (s === "lag" ? d.store === "embedded" : true);
   return (wanted ?? DEFAULT_DESIGNS[s]).map(design).filter(can);
 }
 
-const results: Results & Required<Pick<Results, "footprint" | "cgroup">> = {
+const results: Results & Required<Pick<Results, "footprint" | "cgroup" | "lag">> = {
   started: new Date().toISOString(),
   quick: QUICK,
   runs: RUNS,
@@ -97,6 +102,7 @@ const results: Results & Required<Pick<Results, "footprint" | "cgroup">> = {
   clientCost: [],
   footprint: [],
   cgroup: [],
+  lag: [],
 };
 const note = (s: string) => {
   results.notes.push(s);
@@ -526,6 +532,14 @@ async function main(): Promise<void> {
       { runs: RUNS, settleMs: SETTLE_MS, holdN: FOOTPRINT_N, cgroupN: CGROUP_N, cgroupMb: CGROUP_MB, cgroupRuns: CGROUP_RUNS, inflight: INFLIGHT },
       results,
     );
+  }
+  if (ONLY.has("lag")) {
+    for (const d of designsFor("lag")) {
+      const row = await lag(d, serverEnv(dbUrl), { keys: LAG_KEYS, durationMs: LAG_MS }, setLabel);
+      results.lag.push(row);
+      process.stderr.write(`\nlag ${d.name}: ${JSON.stringify(row)}\n`);
+      save();
+    }
   }
   finish(0);
 }

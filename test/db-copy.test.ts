@@ -26,7 +26,7 @@ function freshDir(): string {
 
 function copy(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(join(ROOT, "node_modules/.bin/node"), ["src/db/copy-cli.ts", ...args], { cwd: ROOT });
+    const proc = spawn(join(ROOT, "node_modules/.bin/node"), ["src/runtime/db-cli.ts", "db:copy", ...args], { cwd: ROOT });
     let stdout = "";
     let stderr = "";
     proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -112,7 +112,7 @@ describe("the SQLite migrator", () => {
 describe("npm run db:migrate", () => {
   const migrateCli = (env: Record<string, string>) => {
     try {
-      const stdout = execFileSync(join(ROOT, "node_modules/.bin/node"), ["src/db/migrate-cli.ts"], {
+      const stdout = execFileSync(join(ROOT, "node_modules/.bin/node"), ["src/runtime/db-cli.ts", "db:migrate"], {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? "", ...env },
         stdio: ["ignore", "pipe", "pipe"],

@@ -133,6 +133,22 @@ describe.each(drivers)("store on %s", (_name, open, enabled) => {
     expect(all.total).toBeGreaterThanOrEqual(77);
   });
 
+  it.skipIf(!enabled)("sumByPrefix is exact over more keys than one chunk (the SQLite store sums 5,000 keys at a time)", async () => {
+    const base = uniqueKey("many");
+    let expected = 0;
+    for (let batch = 0; batch < 24; batch++) {
+      const counts = new Map<string, number>();
+      for (let i = 0; i < 500; i++) {
+        const n = 1 + ((batch * 500 + i) % 7);
+        counts.set(`${base}/${String(batch * 500 + i).padStart(5, "0")}`, n);
+        expected += n;
+      }
+      await store.increment(counts);
+    }
+    await store.increment(new Map([[`${base}x`, 1000]])); // just past the prefix's range: not counted
+    expect(await store.sumByPrefix(`${base}/`)).toEqual({ total: expected, keys: 12_000 });
+  });
+
   it.skipIf(!enabled)("top lists the highest totals first, ties in key order", async () => {
     const base = uniqueKey("top");
     // Above anything another suite counts, so the top three are these (set back to 0 after).

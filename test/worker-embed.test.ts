@@ -1,4 +1,6 @@
+import { existsSync, readdirSync } from "node:fs";
 import { request } from "node:http";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { startReceiver, type Receiver } from "./helpers/receiver.ts";
@@ -250,3 +252,43 @@ for (const store of ["embedded", "postgres"] as const) {
     });
   });
 }
+
+describe("worker: a read of a key nobody visited creates no storage", () => {
+  let s: RunningServer;
+  beforeAll(async () => {
+    s = await startServer({ ...START, dataDir: freshDataDir() });
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  /** The counter objects' SQLite files wrangler keeps under DATA_DIR (one per object that stored something). */
+  function roomFiles(): string[] {
+    const root = join(s.dataDir!, "wrangler-state");
+    const found: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else if (dir.includes("CounterRoom") && e.name.endsWith(".sqlite")) found.push(join(dir, e.name));
+      }
+    };
+    if (existsSync(root)) walk(root);
+    return found;
+  }
+
+  it("answers 0 for counters, badges and history, and only a visit makes the key's object store anything", async () => {
+    const before = roomFiles().length;
+    for (let i = 0; i < 5; i++) {
+      const key = uniqueKey("never-visited");
+      expect(await getJson(s, `/api/counters/${encodeURIComponent(key)}`)).toEqual({ key, total: 0, online: 0 });
+      const badge = await fetch(`${s.url}/badge/${encodeURIComponent(key)}.svg`);
+      expect(await badge.text()).toContain(">0</text>");
+      expect(await getJson(s, `/api/history?key=${encodeURIComponent(key)}`)).toMatchObject({ key, points: [] });
+    }
+    await sleep(500);
+    expect(roomFiles().length).toBe(before);
+    // The check can see storage being made: one visit, one object file more.
+    await visits(s, uniqueKey("visited"), 1);
+    await expect.poll(() => roomFiles().length).toBe(before + 1);
+  });
+});

@@ -1,11 +1,18 @@
-import process from "node:process";
 import { parseArgs } from "node:util";
 import type { CopySource, CopyTarget } from "./copy.ts";
 
-// `npm run db:copy -- --from <data dir | postgres URL> --to <data dir | postgres URL> [--force]`
-// Exit codes: 0 copied, 1 refused or failed (message on stderr), 2 bad arguments.
+// db:copy, the command: `npm run db:copy -- --from … --to …` and
+// `headcount db:copy …` (src/runtime/commands.ts hands it the arguments).
+// Returns the exit code: 0 copied, 1 refused or failed (message on stderr),
+// 2 bad arguments.
 
-const USAGE = `usage: npm run db:copy -- --from <data dir | postgres://…> --to <data dir | postgres://…> [--force]
+/** Where a command writes; the runtime supplies the process's streams. */
+export interface CommandOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const usage = (invocation: string) => `usage: ${invocation} --from <data dir | postgres://…> --to <data dir | postgres://…> [--force]
 
   Copies counters (totals, updated_at), per-minute history and settings (the
   resume secret) from one store to another. A data directory must not be in
@@ -16,30 +23,24 @@ const USAGE = `usage: npm run db:copy -- --from <data dir | postgres://…> --to
 
 const isUrl = (s: string) => /^postgres(ql)?:\/\//i.test(s);
 
-function usage(problem: string): never {
-  process.stderr.write(`db:copy: ${problem}\n${USAGE}\n`);
-  process.exit(2);
-}
+type Parsed = { from: string; to: string; force: boolean } | { help: true } | { problem: string };
 
-function parse(argv: string[]): { from: string; to: string; force: boolean } {
+function parse(args: string[]): Parsed {
   let values: { from?: string; to?: string; force?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
-      args: argv,
+      args,
       options: { from: { type: "string" }, to: { type: "string" }, force: { type: "boolean" }, help: { type: "boolean", short: "h" } },
       strict: true,
       allowPositionals: false,
     }));
   } catch (err) {
-    usage((err as Error).message);
+    return { problem: (err as Error).message };
   }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  if (!values.from) usage("--from is required");
-  if (!values.to) usage("--to is required");
-  if (values.from === values.to) usage("--from and --to are the same store");
+  if (values.help) return { help: true };
+  if (!values.from) return { problem: "--from is required" };
+  if (!values.to) return { problem: "--to is required" };
+  if (values.from === values.to) return { problem: "--from and --to are the same store" };
   return { from: values.from, to: values.to, force: values.force ?? false };
 }
 
@@ -54,24 +55,31 @@ async function openTarget(spec: string): Promise<CopyTarget> {
   return (await import("./sqlite/copy.ts")).openSqliteCopyEndpoint(spec, "target");
 }
 
-async function main(): Promise<number> {
-  const args = parse(process.argv.slice(2));
+/** `invocation`: how the user typed the command, for the usage text. */
+export async function copyCli(args: string[], out: CommandOutput, invocation: string): Promise<number> {
+  const parsed = parse(args);
+  if ("help" in parsed) {
+    out.stdout(`${usage(invocation)}\n`);
+    return 0;
+  }
+  if ("problem" in parsed) {
+    out.stderr(`db:copy: ${parsed.problem}\n${usage(invocation)}\n`);
+    return 2;
+  }
   let source: CopySource | undefined;
   let target: CopyTarget | undefined;
   try {
-    source = await openSource(args.from);
-    target = await openTarget(args.to);
+    source = await openSource(parsed.from);
+    target = await openTarget(parsed.to);
     const { copyStore } = await import("./copy.ts");
-    const n = await copyStore(source, target, { force: args.force });
-    process.stdout.write(`copied ${n.counters} counters, ${n.history} history rows, ${n.settings} settings from ${source.label} to ${target.label}\n`);
+    const n = await copyStore(source, target, { force: parsed.force });
+    out.stdout(`copied ${n.counters} counters, ${n.history} history rows, ${n.settings} settings from ${source.label} to ${target.label}\n`);
     return 0;
   } catch (err) {
-    process.stderr.write(`db:copy: ${(err as Error).message}\n`);
+    out.stderr(`db:copy: ${(err as Error).message}\n`);
     return 1;
   } finally {
     await target?.close().catch(() => {});
     await source?.close().catch(() => {});
   }
 }
-
-process.exitCode = await main();

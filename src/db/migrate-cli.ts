@@ -1,14 +1,16 @@
-import process from "node:process";
-import { parseConfig } from "../core/config.ts";
+import { parseConfig, type Env } from "../core/config.ts";
+import type { CommandOutput } from "./copy-cli.ts";
 
-// `npm run db:migrate`: applies the migrations to DATABASE_URL when it is set,
-// else to the SQLite database in DATA_DIR (default ./data, created if
-// missing), then exits. Servers migrate at start-up anyway; this is for
-// deploys that migrate as a separate step. Exit 1 with the reason on failure.
+// db:migrate, the command (`npm run db:migrate`, `headcount db:migrate`):
+// applies the migrations to DATABASE_URL when it is set, else to the SQLite
+// database in DATA_DIR (default ./data, created if missing). Servers migrate
+// at start-up anyway; this is for deploys that migrate as a separate step.
+// Returns the exit code: 1 with the reason on failure.
 
-async function main(): Promise<number> {
+/** `env`: the settings, as the server reads them (src/core/config.ts). */
+export async function migrateCli(env: Env, out: CommandOutput): Promise<number> {
   try {
-    const config = parseConfig(process.env);
+    const config = parseConfig(env);
     if (config.databaseUrl) {
       const { default: postgres } = await import("postgres");
       const { migrateBundled } = await import("./postgres-migrate.ts");
@@ -18,18 +20,16 @@ async function main(): Promise<number> {
       } finally {
         await client.end({ timeout: 5 });
       }
-      process.stdout.write("migrated the PostgreSQL database in DATABASE_URL\n");
+      out.stdout("migrated the PostgreSQL database in DATABASE_URL\n");
     } else {
       const { openSqliteFile } = await import("./sqlite/file.ts");
       const store = await openSqliteFile(config.dataDir);
       await store.close();
-      process.stdout.write(`migrated ${store.path}\n`);
+      out.stdout(`migrated ${store.path}\n`);
     }
     return 0;
   } catch (err) {
-    process.stderr.write(`db:migrate: ${(err as Error).message}\n`);
+    out.stderr(`db:migrate: ${(err as Error).message}\n`);
     return 1;
   }
 }
-
-process.exitCode = await main();

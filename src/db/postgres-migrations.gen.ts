@@ -32,5 +32,13 @@ export const migrations: readonly MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1796245521732,
     "hash": "e8e25d77338ca98b9f701fdd8180aea11ce778ce9ebdf3e4ad8ffb0d75cc246a"
+  },
+  {
+    "sql": [
+      "CREATE INDEX \"counters_total\" ON \"counters\" USING btree (\"total\" DESC NULLS LAST,\"key\");"
+    ],
+    "bps": true,
+    "folderMillis": 1796246553775,
+    "hash": "fb25407dd66f8e39b51193a682263c1c7f474d96e15ed80b6a90d2f4b8d76b4d"
   }
 ];

@@ -1,15 +1,15 @@
 /// <reference types="bun" />
 // Bun entry: read config, build the store and the hub, serve, wire shutdown.
 // Run with `bun src/runtime/bun.ts` (or the single binary `npm run build` makes).
-import { relative } from "node:path";
-import { serveStatic } from "hono/bun";
 import type { Context } from "hono";
 import { parseConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import { startHeadcount } from "../server/compose.ts";
+import { bunStatic } from "./bun-static.ts";
 import { createBunSockets, type BunServer } from "./bun-ws.ts";
+import { runProcessCommand } from "./commands.ts";
 import { fetchPoster } from "./fetch-poster.ts";
-import { exitOnStartupFailure, nodeParts, PUBLIC_DIR } from "./process-parts.ts";
+import { exitOnStartupFailure, nodeParts } from "./process-parts.ts";
 import { handleStopSignals } from "./signals.ts";
 
 const write = (line: string) => process.stdout.write(line + "\n");
@@ -24,8 +24,7 @@ async function main(): Promise<void> {
     fanout: sockets.fanout,
     poster: () => fetchPoster(config.webhooks),
     peerAddress: (c: Context) => (c.env as BunServer | undefined)?.requestIP(c.req.raw)?.address,
-    // hono/bun resolves `root` against the working directory, so make it relative to it.
-    staticFiles: serveStatic({ root: relative(process.cwd(), PUBLIC_DIR) || "." }),
+    staticFiles: bunStatic(), // public/: embedded in the binary, else on disk
     // Bun closes a connection quiet for idleTimeout (10 s), shorter than an event stream's keep-alive.
     longLived: (c: Context) => (c.env as BunServer).timeout(c.req.raw, 0),
   });
@@ -47,4 +46,7 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch(exitOnStartupFailure(write, (code) => process.exit(code)));
+// `headcount db:copy …` / `db:migrate` (commands.ts); no argument serves.
+runProcessCommand("binary")
+  .then((ran) => (ran ? undefined : main()))
+  .catch(exitOnStartupFailure(write, (code) => process.exit(code)));

@@ -66,6 +66,8 @@ export class CounterIndex {
         case "/report":
           this.#report((await request.json()) as Report);
           return Response.json({ ok: true });
+        case "/known":
+          return Response.json({ known: await this.#known(url.searchParams.get("key") ?? "") });
         case "/top":
           return Response.json(await this.#top(limit));
         case "/site":
@@ -86,6 +88,18 @@ export class CounterIndex {
       const message = err instanceof Error ? err.message : String(err);
       return Response.json({ error: "unavailable", message: `database unavailable: ${message}` }, { status: 503 });
     }
+  }
+
+  /**
+   * Whether a key was ever counted: every room registers its key here before
+   * its first visit is acknowledged (cloudflare-room.ts), so a key unknown here
+   * was never visited and a read may answer 0 without waking its object. With
+   * Hyperdrive, PostgreSQL is asked too (keys copied in by db:copy).
+   */
+  async #known(key: string): Promise<boolean> {
+    if (this.#rows("select 1 from keys where key = ?", key).length > 0) return true;
+    const store = this.#store();
+    return store !== null && (await store.totals([key])).has(key);
   }
 
   #report(r: Report): void {

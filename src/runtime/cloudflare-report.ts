@@ -21,6 +21,14 @@ export interface Report {
   reset?: boolean;
 }
 
+/** Registers a key with the index before its object stores anything (see CounterIndex #known). */
+export async function registerKey(index: CF.DurableObjectNamespace, key: string): Promise<void> {
+  const stub = index.get(index.idFromName(INDEX_OBJECT));
+  const res = await stub.fetch("https://index/report", { method: "POST", body: JSON.stringify({ key, total: null, online: 0 } satisfies Report) });
+  if (!res.ok) throw new Error(`index refused the key (${res.status})`);
+  await res.arrayBuffer();
+}
+
 export class IndexReporter {
   readonly #index: CF.DurableObjectNamespace;
   readonly #log: Logger;

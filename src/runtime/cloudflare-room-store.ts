@@ -119,3 +119,14 @@ export async function deliverWebhooks(
   if (wokenMeanwhile()) return Date.now();
   return store.nextDue ? store.nextDue() : retryAt;
 }
+
+/**
+ * Whether the object holds anything of ours: on its own SQLite, the schema's
+ * counters table (a read of sqlite_master writes nothing); with Hyperdrive,
+ * the mark that it migrated PostgreSQL. (Asking opens the object's storage,
+ * so only an object that is being written to or was woken asks.)
+ */
+export function hasStorage(storage: CF.DurableObjectStorage, hyperdrive: CF.Hyperdrive | undefined): boolean {
+  if (hyperdrive) return storage.kv.get("pg_migrated") !== undefined;
+  return storage.sql.exec("select 1 from sqlite_master where type = 'table' and name = 'counters'").toArray().length > 0;
+}

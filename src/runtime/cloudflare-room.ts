@@ -23,8 +23,8 @@ import { EventStreams } from "../routes/event-stream.ts";
 import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
-import { IndexReporter } from "./cloudflare-report.ts";
-import { deliverWebhooks, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
+import { IndexReporter, registerKey } from "./cloudflare-report.ts";
+import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
 declare const WebSocketRequestResponsePair: typeof CF.WebSocketRequestResponsePair;
@@ -75,8 +75,10 @@ export class CounterRoom {
       if (state.visitor === 0) new DurablePeer(ws, state.key).close(CloseCode.tryAgainLater, "try again");
       else this.#bind(ws, state.key, ctx.getTags(ws)[0] ?? "unknown", (room, peer) => room.restore(peer));
     }
-    // Migrations (and the resume secret) before any event; a failure (PostgreSQL down) is retried by the next event.
-    void ctx.blockConcurrencyWhile(() => this.#open().then(() => undefined, () => undefined));
+    // Migrations (and the resume secret) before any event, for an object that has counted; a failure
+    // (PostgreSQL down) is retried by the next event. A key nobody visited never gets here: the Worker
+    // answers its reads from the index (cloudflare-stubs.ts), so no object and no storage are made.
+    if (ctx.getWebSockets().length > 0 || hasStorage(ctx.storage, env.HYPERDRIVE)) void ctx.blockConcurrencyWhile(() => this.#open().then(() => undefined, () => undefined));
   }
 
   #open(): Promise<RoomResources> {
@@ -157,7 +159,9 @@ export class CounterRoom {
     }
   }
 
-  async #ready(): Promise<void> {
+  /** Before the object's first write: the key is known to the index, so reads of unknown keys can skip objects. */
+  async #ready(key: string): Promise<void> {
+    if (!this.#resources && !hasStorage(this.#ctx.storage, this.#env.HYPERDRIVE)) await registerKey(this.#env.INDEX, key);
     this.#signer ??= (await this.#open()).signer;
   }
 
@@ -167,7 +171,7 @@ export class CounterRoom {
       const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
       return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
     }
-    await this.#ready();
+    await this.#ready(key);
     const [client, server] = Object.values(new WebSocketPair()) as [CF.WebSocket, CF.WebSocket];
     // The address tag lives with the socket in the runtime's memory only (never in storage).
     this.#ctx.acceptWebSocket(server, [address.slice(0, 256)]);
@@ -184,7 +188,7 @@ export class CounterRoom {
       const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
       return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
     }
-    await this.#ready();
+    await this.#ready(key);
     return this.#streams.open((peer) => {
       this.#caps.take(address);
       const session = this.#roomFor(key).admit(peer, resume);
@@ -204,7 +208,7 @@ export class CounterRoom {
 
   /** A visit without a connection (the pixel): committed, shown to the watchers, never online. */
   async #count(key: string): Promise<{ total: number }> {
-    await this.#ready();
+    await this.#ready(key);
     const committed = await (await this.#open()).batcher.add(key);
     this.#roomFor(key).observeTotal(committed.total);
     return { total: committed.total };
@@ -212,6 +216,7 @@ export class CounterRoom {
 
   async #setTotal(key: string, total: number): Promise<void> {
     if (!Number.isSafeInteger(total) || total < 0) throw new HeadcountError(400, "bad_request", "total must be a whole number of 0 or more");
+    await this.#ready(key);
     await (await this.#open()).store.setTotal(key, total);
     this.#roomFor(key).reset(total);
     this.#reporter.touch(true);

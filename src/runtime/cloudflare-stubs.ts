@@ -37,8 +37,28 @@ async function json<T>(res: Response): Promise<T> {
   throw new RoomUnavailableError(body.message ?? `counter unavailable (${res.status})`);
 }
 
+/**
+ * Keys this isolate has seen the index vouch for. A key the index does not
+ * know was never visited: its reads answer 0 without waking (and so creating)
+ * its object. Once known, a key stays known; the set is bounded (oldest out).
+ */
+const known = new Set<string>();
+const KNOWN_MAX = 10_000;
+
+async function visited(env: WorkerEnv, key: string): Promise<boolean> {
+  if (known.has(key)) return true;
+  const { known: yes } = await json<{ known: boolean }>(await call(env.INDEX, INDEX_OBJECT, "/known", { key }));
+  if (!yes) return false;
+  if (known.size >= KNOWN_MAX) known.delete(known.values().next().value!);
+  known.add(key);
+  return true;
+}
+
 export function roomCounters(env: WorkerEnv): Counters {
-  return { snapshot: async (key) => json<KeyNumbers>(await call(env.ROOMS, key, "/snapshot", { key })) };
+  return {
+    snapshot: async (key) =>
+      (await visited(env, key)) ? json<KeyNumbers>(await call(env.ROOMS, key, "/snapshot", { key })) : { key, total: 0, online: 0 },
+  };
 }
 
 /** An admitted visit goes to its key's object, which accepts the socket and returns the 101. */
@@ -64,7 +84,8 @@ export function roomInsights(env: WorkerEnv): Insights {
   return {
     top: async (limit) => json<KeyNumbers[]>(await call(env.INDEX, INDEX_OBJECT, "/top", { limit: String(limit) })),
     site: async (prefix) => json<SiteTotal>(await call(env.INDEX, INDEX_OBJECT, "/site", { prefix })),
-    history: async (key, minutes) => json<MinutePoint[]>(await call(env.ROOMS, key, "/history", { key, minutes: String(minutes) })),
+    history: async (key, minutes) =>
+      (await visited(env, key)) ? json<MinutePoint[]>(await call(env.ROOMS, key, "/history", { key, minutes: String(minutes) })) : [],
   };
 }
 

@@ -82,7 +82,7 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
     });
     await cluster.start();
   }
-  registerServerMetrics(registry, { hub, caps, limiter, pool: opened.postgres?.pool, cluster });
+  registerServerMetrics(registry, { hub, caps, limiter, pool: opened.postgres?.pool, cluster, sqlite: opened.kind === "sqlite" ? opened.pragmas : undefined });
 
   const admin: Admin = {
     list: (limit, offset) => store.list(limit, offset),

@@ -16,7 +16,32 @@ export function hubCounters(hub: Hub): Counters {
   return { snapshot: (key) => hub.snapshot(key) };
 }
 
-export function hubInsights(hub: Hub, store: InsightsStore): Insights {
+/**
+ * How long a site total is reused, and so how far behind it may be (the
+ * answer's settleMs: a widget that has just been counted asks again after
+ * it). A sum over every key of a prefix is a scan; with a million keys,
+ * widgets polling it must not each pay for one.
+ */
+export const SITE_CACHE_MS = 5000;
+/** Prefixes whose sums are remembered (least recently used out). */
+const SITE_CACHE_MAX = 1000;
+
+export function hubInsights(hub: Hub, store: InsightsStore, now: () => number = Date.now): Insights {
+  // One sum in flight per prefix, shared by everyone who asks while it runs or within SITE_CACHE_MS.
+  const sums = new Map<string, { at: number; value: Promise<{ total: number; keys: number }> }>();
+  const sum = (prefix: string) => {
+    const cached = sums.get(prefix);
+    if (cached && now() - cached.at < SITE_CACHE_MS) {
+      sums.delete(prefix);
+      sums.set(prefix, cached);
+      return cached.value;
+    }
+    const value = store.sumByPrefix(prefix);
+    value.catch(() => sums.delete(prefix));
+    sums.set(prefix, { at: now(), value });
+    if (sums.size > SITE_CACHE_MAX) sums.delete(sums.keys().next().value!);
+    return value;
+  };
   return {
     async top(limit) {
       const rows = new Map<string, KeyNumbers>();
@@ -40,10 +65,10 @@ export function hubInsights(hub: Hub, store: InsightsStore): Insights {
     history: (key, minutes) => store.history(key, minutes),
 
     async site(prefix) {
-      const { total, keys } = await store.sumByPrefix(prefix);
+      const { total, keys } = await sum(prefix);
       let online = 0;
       for (const room of hub.rooms()) if (room.key.startsWith(prefix)) online += room.online;
-      return { prefix, total, keys, online, settleMs: 0 };
+      return { prefix, total, keys, online, settleMs: SITE_CACHE_MS };
     },
   };
 }

@@ -14,10 +14,12 @@ export interface MetricSources {
   limiter: RateLimiter;
   pool?: Semaphore;
   cluster?: Cluster;
+  /** The embedded store's settings as SQLite reports them (journal mode, synchronous, locking mode). */
+  sqlite?: () => Record<string, string>;
 }
 
 export function registerServerMetrics(registry: Registry, s: MetricSources): void {
-  const { hub, caps, limiter, pool, cluster } = s;
+  const { hub, caps, limiter, pool, cluster, sqlite } = s;
   const topOnline = (): Array<[{ key: string }, number]> =>
     [...hub.rooms()]
       .filter((r) => r.online > 0)
@@ -34,6 +36,9 @@ export function registerServerMetrics(registry: Registry, s: MetricSources): voi
     registry.add(new Gauge("headcount_pool_in_use", "Database connections in use", () => pool.inUse));
     registry.add(new Gauge("headcount_pool_waiting", "Queries waiting for a connection", () => pool.waiting));
     registry.add(new Counter("headcount_pool_timeouts_total", "Queries refused after PG_ACQUIRE_TIMEOUT_MS", () => pool.timeouts));
+  }
+  if (sqlite) {
+    registry.add(new Gauge("headcount_sqlite_info", "The embedded store's durability settings, as SQLite reports them (always 1)", () => [[sqlite(), 1]]));
   }
   if (cluster) {
     registry.add(new Counter("headcount_listen_reconnects_total", "Reconnects of the LISTEN connection", () => cluster.reconnects));

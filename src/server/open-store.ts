@@ -14,7 +14,7 @@ export interface SharedDatabase {
 }
 
 export type OpenedStore =
-  | { kind: "sqlite"; store: SqlStore; postgres?: undefined }
+  | { kind: "sqlite"; store: SqlStore; postgres?: undefined; pragmas(): Record<string, string> }
   | { kind: "postgres"; store: SqlStore; postgres: SharedDatabase };
 
 export async function openStore(config: Config, log: Logger, clock: Clock): Promise<OpenedStore> {
@@ -27,5 +27,10 @@ export async function openStore(config: Config, log: Logger, clock: Clock): Prom
   }
   // The file is locked for this process until it closes (src/db/sqlite/file-lock.ts): a second server is refused.
   const { openSqliteFile } = await import("../db/sqlite/file.ts");
-  return { kind: "sqlite", store: await openSqliteFile(config.dataDir, { rules: config.webhooks.rules }) };
+  const store = await openSqliteFile(config.dataDir, { rules: config.webhooks.rules });
+  const pragmas = () => {
+    const p = store.pragmas();
+    return { journal_mode: p.journalMode, synchronous: p.synchronous, locking_mode: p.lockingMode };
+  };
+  return { kind: "sqlite", store, pragmas };
 }

@@ -6,16 +6,21 @@
 // with a real signal.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import process from "node:process";
 import { denoPermissions } from "../../src/runtime/deno-permissions.ts";
 
-export type RuntimeName = "node" | "bun" | "deno" | "worker";
+/** "binary": the single executable `npm run build` makes, at $HEADCOUNT_BINARY (test/binary.test.ts). */
+export type RuntimeName = "node" | "bun" | "deno" | "worker" | "binary";
 
 export interface Command {
   cmd: string;
   args: string[];
+  /** Working directory (default ROOT). */
+  cwd?: string;
+  /** The child's whole environment, replacing the one the launcher was given. */
+  env?: Record<string, string>;
 }
 
 export interface Exit {
@@ -89,6 +94,8 @@ export function headcountCommand(runtime: RuntimeName, env: Record<string, strin
       return scriptCommand("bun", "src/runtime/bun.ts", flags);
     case "worker":
       return scriptCommand("node", "test/helpers/worker-dev.ts", flags);
+    case "binary":
+      return binaryCommand(env, flags);
     case "deno": {
       checkDenoTask();
       // denoPermissions resolves a relative DATA_DIR against our cwd; the server runs in ROOT.
@@ -103,6 +110,25 @@ export function headcountCommand(runtime: RuntimeName, env: Record<string, strin
   }
 }
 
+/**
+ * The built executable at $HEADCOUNT_BINARY, run from its own directory as
+ * on a machine with no Node, npm or Bun: cwd and HOME are that directory and
+ * PATH names only an empty directory in it (/usr/bin has a Node here), so
+ * nothing but the file itself can serve. Every other variable is passed on
+ * (the settings), but npm's, Node's and Bun's own; Bun flags go in BUN_OPTIONS,
+ * which a compiled executable reads.
+ */
+function binaryCommand(env: Record<string, string | undefined>, flags: string[]): Command {
+  const binary = env.HEADCOUNT_BINARY;
+  if (!binary || !isAbsolute(binary)) throw new Error("the binary runtime needs HEADCOUNT_BINARY: the absolute path of a built dist/headcount (test/binary.test.ts)");
+  const dir = dirname(binary);
+  const settings = Object.entries(env).filter(
+    (e): e is [string, string] => e[1] !== undefined && !/^(PATH|HOME|PWD|OLDPWD|INIT_CWD|HEADCOUNT_BINARY)$|^(npm_|NODE_|BUN_)/i.test(e[0]),
+  );
+  const childEnv = { ...Object.fromEntries(settings), PATH: join(dir, "empty-bin"), HOME: dir };
+  return { cmd: binary, args: [], cwd: dir, env: flags.length ? { ...childEnv, BUN_OPTIONS: flags.join(" ") } : childEnv };
+}
+
 /** If deno.json's start task stops being "permissions from deno-permissions.ts, then deno.ts", this file must follow it. */
 function checkDenoTask(): void {
   const task = (JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8")) as { tasks?: { start?: { command?: string } } }).tasks?.start?.command ?? "";
@@ -115,7 +141,7 @@ function checkDenoTask(): void {
 export function withFdLimit(command: Command, fdLimit: number | undefined): Command {
   if (fdLimit === undefined) return command;
   if (!Number.isInteger(fdLimit) || fdLimit < 16) throw new Error(`fdLimit must be a whole number of at least 16, got ${fdLimit}`);
-  return { cmd: "bash", args: ["-c", `ulimit -n ${fdLimit} && exec "$0" "$@"`, command.cmd, ...command.args] };
+  return { ...command, cmd: "/bin/bash", args: ["-c", `ulimit -n ${fdLimit} && exec "$0" "$@"`, command.cmd, ...command.args] };
 }
 
 /**
@@ -123,7 +149,7 @@ export function withFdLimit(command: Command, fdLimit: number | undefined): Comm
  * itself into `<cgroupDir>/cgroup.procs`, then execs the command (same pid).
  */
 export function inCgroup(command: Command, cgroupDir: string): Command {
-  return { cmd: "sh", args: ["-c", 'echo $$ > "$0" && exec "$@"', join(cgroupDir, "cgroup.procs"), command.cmd, ...command.args] };
+  return { ...command, cmd: "/bin/sh", args: ["-c", 'echo $$ > "$0" && exec "$@"', join(cgroupDir, "cgroup.procs"), command.cmd, ...command.args] };
 }
 
 /** Starts the command and resolves once it logs `{"msg":"listening","port":N}`; rejects if it exits first or times out. */
@@ -136,7 +162,7 @@ export function launch(opts: LaunchOptions): Promise<Launched> {
     if (logs.length > maxLines) logs.shift();
   };
   const spawnedAt = performance.now();
-  const proc = spawn(opts.command.cmd, opts.command.args, { cwd: ROOT, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(opts.command.cmd, opts.command.args, { cwd: opts.command.cwd ?? ROOT, env: opts.command.env ?? opts.env, stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<Exit>((r) => proc.once("exit", (code, signal) => r({ code, signal })));
   const alive = () => proc.exitCode === null && proc.signalCode === null;
   const stop = (signal: NodeJS.Signals = "SIGTERM", graceMs?: number): Promise<Exit> => {
@@ -222,7 +248,7 @@ export async function waitReady(server: Pick<Launched, "url" | "alive">, timeout
 
 /** Runs a command to completion (for start-up failures) and returns its exit code and output. */
 export function runToExit(command: Command, env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
-  const proc = spawn(command.cmd, command.args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(command.cmd, command.args, { cwd: command.cwd ?? ROOT, env: command.env ?? env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   proc.stdout!.on("data", (c: Buffer) => (output += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (output += c.toString()));

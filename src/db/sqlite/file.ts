@@ -31,7 +31,15 @@ export interface SqliteFileOptions {
   rules?: readonly WebhookRule[];
 }
 
+export interface SqlitePragmas {
+  journalMode: string;
+  synchronous: string;
+  lockingMode: string;
+}
+
 export interface SqliteFileStore extends SqliteStore {
+  /** The durability settings in force on the open connection. */
+  pragmas(): SqlitePragmas;
   /** The database file. */
   readonly path: string;
   /** The open connection, for tools that need more than the store (db:copy). */
@@ -125,5 +133,11 @@ export async function openSqliteFile(dataDir: string, opts: SqliteFileOptions = 
       held.delete(path);
     },
   });
-  return Object.assign(store, { path, executor: exec as SqliteExecutor });
+  /** What the running connection uses, read back from SQLite itself (for /metrics). */
+  const pragmas = (): SqlitePragmas => ({
+    journalMode: String(db.prepare("pragma journal_mode").get()?.journal_mode),
+    synchronous: ["off", "normal", "full", "extra"][Number(db.prepare("pragma synchronous").get()?.synchronous)] ?? "unknown",
+    lockingMode: String(db.prepare("pragma locking_mode").get()?.locking_mode),
+  });
+  return Object.assign(store, { path, executor: exec as SqliteExecutor, pragmas });
 }

@@ -32,5 +32,13 @@ export const migrations: readonly MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1796246184658,
     "hash": "2f114932371ead4c75d60abbaa656a80c99c2089626d9f23cda1b00e54105ba0"
+  },
+  {
+    "sql": [
+      "CREATE INDEX `counters_total` ON `counters` (\"total\" desc,`key`);"
+    ],
+    "bps": true,
+    "folderMillis": 1796246585233,
+    "hash": "e91997a04554d7f8786eb79c7435a3f6e22aef3d7f471b0a9e6342f99a2810db"
   }
 ];

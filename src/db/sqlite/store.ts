@@ -37,6 +37,16 @@ const WRITE_MILESTONE = prepare(sql`
   on conflict (${bare(o.dedupe)}) do nothing
   returning ${o.id}`);
 
+/** Keys summed per chunk of a site total: a few ms of work between yields to the event loop. */
+const SUM_CHUNK = 5000;
+const chunkOf = (bounded: boolean) =>
+  prepare(sql`
+    select coalesce(sum(${sql.raw("total")}), 0) as total, count(*) as keys, max(${sql.raw("key")}) as last from (
+      select ${c.key}, ${c.total} from ${c} where ${c.key} >= ${p("lo")}${bounded ? sql` and ${c.key} < ${p("hi")}` : sql``}
+      order by ${c.key} limit ${p("n")})`);
+const SUM_CHUNK_BOUNDED = chunkOf(true);
+const SUM_CHUNK_OPEN = chunkOf(false);
+
 export interface SqliteStore extends SqlStore {
   /** When the next pending webhook event can be claimed (epoch ms), or null when none is pending (a Durable Object's alarm). */
   nextDue(): number | null;
@@ -149,12 +159,23 @@ export function createSqliteStore(db: SqliteExecutor, opts: SqliteStoreOptions):
     },
 
     async sumByPrefix(prefix) {
-      // A range on the primary key, not LIKE: a prefix may contain % and _.
+      // A range on the primary key, not LIKE: a prefix may contain % and _. Statements here are
+      // synchronous, so a sum over many keys goes in chunks with the event loop free in between
+      // (a million keys would otherwise hold every socket still for a quarter of a second).
       const upper = prefixUpperBound(prefix);
-      const r = db.all(sql`
-        select coalesce(sum(${c.total}), 0) as total, count(*) as keys from ${c}
-        where ${c.key} >= ${prefix}${upper === null ? sql`` : sql` and ${c.key} < ${upper}`}`)[0];
-      return { total: Number(r?.total ?? 0), keys: Number(r?.keys ?? 0) };
+      let total = 0;
+      let keys = 0;
+      let lo = prefix;
+      for (;;) {
+        const r = upper === null ? db.all(SUM_CHUNK_OPEN, { lo, n: SUM_CHUNK })[0] : db.all(SUM_CHUNK_BOUNDED, { lo, hi: upper, n: SUM_CHUNK })[0];
+        const n = Number(r?.keys ?? 0);
+        total += Number(r?.total ?? 0);
+        keys += n;
+        if (n < SUM_CHUNK) return { total, keys };
+        // The next key after the last one summed: keys hold no control characters, and "\u0000" sorts first anyway.
+        lo = `${String(r!.last)}\u0000`;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
     },
 
     async list(limit, offset) {

@@ -1,0 +1,1 @@
+CREATE INDEX `counters_total` ON `counters` ("total" desc,`key`);

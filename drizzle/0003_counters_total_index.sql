@@ -1,0 +1,1 @@
+CREATE INDEX "counters_total" ON "counters" USING btree ("total" DESC NULLS LAST,"key");
