@@ -5,13 +5,16 @@
 // comparable across the processes of one machine.
 //
 // BENCH_CLIENT=ws (default, the `ws` package) or BENCH_CLIENT=global (Node's
-// built-in WebSocket); see RESULTS.md for the per-socket cost of each.
+// built-in WebSocket); see RESULTS.md for the per-socket cost of each. A URL
+// that is http:// (headcount's /sse) opens a Server-Sent Events client
+// instead: one plain node:http GET per visitor, events parsed as they come.
 //
 // The bench measures visitors, so its clients must look like the browsers
 // that visitors use: every handshake carries a browser User-Agent and the
 // Origin a page served by the server itself would send. A server that filters
 // bots or checks origins then counts these clients as it would count people,
 // instead of the bench measuring the cost of refusing them.
+import { get } from "node:http";
 import process from "node:process";
 import WS from "ws";
 
@@ -74,7 +77,49 @@ const originOf = (url: string): string => {
   return originFor.origin;
 };
 
+/**
+ * An event-stream visitor (GET /sse): "open" when the 200 arrives, one
+ * message per event's `data:` line (the same JSON as /ws), closed once.
+ * Same-origin EventSource requests carry no Origin, so neither does this.
+ */
+function connectStream(url: string, h: Handlers): Sock {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    h.close();
+  };
+  const req = get(url, { agent: false, headers: { Accept: "text/event-stream", "User-Agent": USER_AGENT } }, (res) => {
+    if (res.statusCode !== 200) {
+      res.resume();
+      close();
+      return;
+    }
+    h.open();
+    res.setEncoding("utf8");
+    let rest = "";
+    res.on("data", (chunk: string) => {
+      rest += chunk;
+      let end: number;
+      while ((end = rest.indexOf("\n\n")) >= 0) {
+        const block = rest.slice(0, end);
+        rest = rest.slice(end + 2);
+        const at = block.startsWith("data: ") ? 0 : block.indexOf("\ndata: ") + 1;
+        if (at <= 0 && !block.startsWith("data: ")) continue; // a comment (keep-alive) or the retry line
+        const nl = block.indexOf("\n", at);
+        const p = parseStr(block.slice(at + 6, nl < 0 ? undefined : nl));
+        h.message(p.t, p.total);
+      }
+    });
+    res.on("close", close);
+    res.on("error", close);
+  });
+  req.on("error", close);
+  return { close: () => req.destroy() };
+}
+
 function connect(url: string, h: Handlers): Sock {
+  if (url.startsWith("http")) return connectStream(url, h);
   const origin = originOf(url);
   if (IMPL === "ws") {
     const ws = new WS(url, { perMessageDeflate: false, skipUTF8Validation: true, origin, headers: { "User-Agent": USER_AGENT } });

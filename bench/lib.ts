@@ -113,6 +113,8 @@ export function serverEnv(databaseUrl: string, extra: Record<string, string> = {
     RATE_LIMIT_PER_SEC: "1000000",
     MAX_SOCKETS_PER_IP: "1000000",
     MAX_SOCKETS: "19500",
+    // Every client comes from 127.0.0.1; an event stream stays an HTTP connection, which Node's server caps per address.
+    MAX_CONNECTIONS_PER_IP: "1000000",
     ...extra,
   };
 }

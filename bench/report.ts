@@ -31,6 +31,9 @@ export interface Results {
   notes: string[];
   // deno-lint-ignore no-explicit-any
   burst: any[];
+  /** Scenario "burst-sse": the same burst with every visitor on GET /sse; absent in older results. */
+  // deno-lint-ignore no-explicit-any
+  burstSse?: any[];
   // deno-lint-ignore no-explicit-any
   sustained: any[];
   // deno-lint-ignore no-explicit-any
@@ -190,6 +193,7 @@ export function normaliseBurst(r: any): void {
 
 export function writeReport(res: Results, dir: string, opts: { holdN: number; bigN: number }): void {
   for (const r of res.burst) normaliseBurst(r);
+  for (const r of res.burstSse ?? []) normaliseBurst(r);
   const m = res.machine;
   const present = ORDER.filter((d) => res.burst.some((r) => r.design === d) || res.hold.some((r) => r.design === d) || res.sustained.some((r) => r.design === d));
   const ns = [...new Set(res.burst.map((r) => r.n as number))].sort((a, b) => a - b);
@@ -218,7 +222,7 @@ export function writeReport(res: Results, dir: string, opts: { holdN: number; bi
   L.push("## Method");
   L.push("");
   L.push("- Every design speaks the same protocol (DESIGN.md §4: `hello` to the joiner after its visit commits, then `count`), so one load generator drives all of them. Designs: **headcount** on Node (`src/runtime/node.ts`), Bun (`src/runtime/bun.ts`) and Deno (`src/runtime/deno.ts`, run with the permissions `deno task start` grants) against PostgreSQL, and the same on the embedded store (*embedded*: no `DATABASE_URL`, a fresh `DATA_DIR` per server); **seed design** (`bench/baselines/seed.ts`: per-visit `INSERT … ON CONFLICT … total + 1`, then the new count sent to every socket, bare `ws` + postgres.js); **floor: bare ws** (`bench/baselines/floor-node.ts`: the same group-commit statement as headcount, one hello with an HMAC token per joiner, one coalesced count per key per interval encoded once into a single WebSocket frame written to every socket); **floor: bare Bun** (`bench/baselines/floor-bun.ts`: the same on `Bun.serve` with `server.publish`).");
-  L.push(`- Every server is a fresh child process per run, on a free port, with the same environment: \`DATABASE_URL\` (a dedicated database \`headcount_bench\`, unique keys per run; none for the embedded store), \`PG_POOL_MAX=10\`, \`BROADCAST_INTERVAL_MS=${m.intervalMs ?? 100}\` for bursts and sustained load and \`${m.holdIntervalMs ?? 25}\` (headcount's default) for held connections and fan-out latency; headcount's abuse limits lifted only through \`RATE_LIMIT_BURST\`, \`RATE_LIMIT_PER_SEC\`, \`MAX_SOCKETS_PER_IP\` and \`MAX_SOCKETS=19500\`.`);
+  L.push(`- Every server is a fresh child process per run, on a free port, with the same environment: \`DATABASE_URL\` (a dedicated database \`headcount_bench\`, unique keys per run; none for the embedded store), \`PG_POOL_MAX=10\`, \`BROADCAST_INTERVAL_MS=${m.intervalMs ?? 100}\` for bursts and sustained load and \`${m.holdIntervalMs ?? 25}\` (headcount's default) for held connections and fan-out latency; headcount's abuse limits lifted only through \`RATE_LIMIT_BURST\`, \`RATE_LIMIT_PER_SEC\`, \`MAX_SOCKETS_PER_IP\`, \`MAX_CONNECTIONS_PER_IP\` and \`MAX_SOCKETS=19500\`.`);
   L.push(`- The load generator keeps at most ${m.inflight || "∞"} WebSocket handshakes in flight per process (${(m.inflight || 0) * (m.loadProcesses || 3)} in all), below Node's default listen backlog of 511, so a burst measures the servers rather than the kernel's SYN retry timers (see Notes).`);
   L.push("- The load generator's clients look like browsers: a browser User-Agent and an `Origin` of the server's own address on every handshake (bench/client.ts), so a server that filters bots or checks origins counts them as the visitors they stand for.");
   L.push("- Server CPU is user+system time from `/proc/<pid>/stat`, peak RSS is `VmHWM` from `/proc/<pid>/status` (including start-up), idle RSS is `VmRSS` once it stops moving.");
@@ -257,6 +261,22 @@ export function writeReport(res: Results, dir: string, opts: { holdN: number; bi
     }
   }
   L.push("");
+
+  if (res.burstSse?.length) {
+    L.push("## Burst over Server-Sent Events");
+    L.push("");
+    L.push("The same burst with every visitor on `GET /sse` (the fallback where WebSocket upgrades are blocked; bench/client.ts opens one plain HTTP request per visitor and parses the events), beside the WebSocket burst of the same design and N in this run.");
+    L.push("");
+    L.push("| design | N | SSE time s | WebSocket time s | SSE / WebSocket | connect s | messages | server CPU s | peak RSS MB | runs (ms) |");
+    L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for (const r of res.burstSse) {
+      if (r.skipped) continue;
+      const ws = res.burst.find((x) => x.design === r.design && x.n === r.n);
+      const ratio = ws && Number.isFinite(ws.ms) && Number.isFinite(r.ms) ? `${f2(r.ms / ws.ms)}×` : "—";
+      L.push(`| ${LABEL[r.design]} | ${int(r.n)} | ${burstTime(r)} | ${burstTime(ws)} | ${ratio} | ${secs(r.connectMs)} | ${int(r.msgs)} | ${f2(r.cpuMs / 1000)} | ${int(r.peakRssMb)} | ${(r.all as number[]).join(", ")} |`);
+    }
+    L.push("");
+  }
 
   if (res.sustained.length) {
     L.push("## Sustained visits");

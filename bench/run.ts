@@ -7,7 +7,10 @@
 //   npm run bench -- --only=footprint --quick --out=/tmp/fp   start-up, idle and per-socket memory, 128 MiB cgroup check
 //   BENCH_NODE_FLAGS=--max-semi-space-size=8 npm run bench -- …   extra node flags for headcount (Node)
 //
-// Scenarios (--only=…): client, burst, sustained, hold, hold19k, footprint.
+// Scenarios (--only=…): client, burst, burst-sse, sustained, hold, hold19k, footprint, lag.
+// burst-sse is the burst with every visitor on Server-Sent Events (GET /sse)
+// instead of a WebSocket, for headcount's designs (the baselines speak only WebSocket):
+//   npm run bench -- --only=burst,burst-sse --designs=headcount-node,headcount-bun --runs=1 --burst=5000
 // Each has its own default designs (DEFAULT_DESIGNS below); --designs=a,b
 // replaces them for every scenario (a design a scenario cannot run is skipped).
 // Footprint flags: --settle-ms, --footprint-sockets (10000), --cgroup-mb (128),
@@ -39,7 +42,7 @@ const flag = (name: string): string | undefined => {
 };
 const QUICK = flag("quick") === "true";
 const list = (s: string | undefined) => (s ? s.split(",").map((x) => x.trim()).filter(Boolean) : undefined);
-const ONLY = new Set(list(flag("only")) ?? ["client", "burst", "sustained", "hold", "hold19k", "footprint", "lag"]);
+const ONLY = new Set(list(flag("only")) ?? ["client", "burst", "burst-sse", "sustained", "hold", "hold19k", "footprint", "lag"]);
 // lag: keys in the embedded store and how long /api/site and /api/top are polled
 const LAG_KEYS = Number(flag("lag-keys") ?? (QUICK ? 20_000 : 100_000));
 const LAG_MS = Number(flag("lag-ms") ?? (QUICK ? 4000 : 10_000));
@@ -72,10 +75,11 @@ const design = (n: DesignName) => {
   if (!d) throw new Error(`no design ${n}; there are ${all.map((x) => x.name).join(", ")}`);
   return d;
 };
-type Scenario = "burst" | "sustained" | "hold" | "hold19k" | "footprint" | "lag";
+type Scenario = "burst" | "burst-sse" | "sustained" | "hold" | "hold19k" | "footprint" | "lag";
 const PG_SET: DesignName[] = ["headcount-node", "headcount-bun", "floor-node", "floor-bun", "seed"];
 const DEFAULT_DESIGNS: Record<Scenario, DesignName[]> = {
   burst: PG_SET,
+  "burst-sse": ["headcount-node", "headcount-bun"],
   // The hot key on the embedded store beside PostgreSQL, same runtime, same run.
   sustained: [...PG_SET, "headcount-deno", "headcount-node-embedded", "headcount-bun-embedded", "headcount-deno-embedded"],
   hold: PG_SET,
@@ -86,17 +90,18 @@ const DEFAULT_DESIGNS: Record<Scenario, DesignName[]> = {
 const wanted = list(flag("designs"))?.map((n) => design(n as DesignName).name);
 function designsFor(s: Scenario): Design[] {
   const can = (d: Design) =>
-    (s === "hold" || s === "hold19k" ? d.name !== "seed" : true) && (s === "hold19k" ? d.store === "postgres" : true) && (s === "lag" ? d.store === "embedded" : true);
+    (s === "hold" || s === "hold19k" ? d.name !== "seed" : true) && (s === "burst-sse" ? d.name.startsWith("headcount") : true) && (s === "hold19k" ? d.store === "postgres" : true) && (s === "lag" ? d.store === "embedded" : true);
   return (wanted ?? DEFAULT_DESIGNS[s]).map(design).filter(can);
 }
 
-const results: Results & Required<Pick<Results, "footprint" | "cgroup" | "lag">> = {
+const results: Results & Required<Pick<Results, "footprint" | "cgroup" | "lag" | "burstSse">> = {
   started: new Date().toISOString(),
   quick: QUICK,
   runs: RUNS,
   machine: {} as Results["machine"],
   notes: [],
   burst: [],
+  burstSse: [],
   sustained: [],
   hold: [],
   clientCost: [],
@@ -194,16 +199,17 @@ async function apiTotal(server: Server, keys: string[]): Promise<number> {
 }
 
 // ---- scenario: burst ------------------------------------------------------------------
-async function burstOnce(d: Design, n: number, run: number, capMs: number) {
+async function burstOnce(d: Design, n: number, run: number, capMs: number, transport: "ws" | "sse" = "ws") {
   const server = await launch(d);
   try {
     await sleep(300);
     const key = freshKey(`burst-${d.name}-${n}`);
-    setLabel(`burst ${d.name} N=${n} run ${run + 1}/${RUNS}`);
+    setLabel(`burst${transport === "sse" ? "-sse" : ""} ${d.name} N=${n} run ${run + 1}/${RUNS}`);
     const cpu0 = cpuMs(server.pid);
     const parts = split(n, clients.length);
+    const url = transport === "sse" ? `${server.url}/sse` : server.wsUrl;
     const res = await Promise.all(
-      clients.map((c, i) => c.call("open", { url: server.wsUrl, keys: [key], count: parts[i], target: n, inflight: INFLIGHT, timeoutMs: capMs })),
+      clients.map((c, i) => c.call("open", { url, keys: [key], count: parts[i], target: n, inflight: INFLIGHT, timeoutMs: capMs })),
     );
     const cpu1 = cpuMs(server.pid);
     const peak = peakRssKb(server.pid);
@@ -221,9 +227,11 @@ async function burstOnce(d: Design, n: number, run: number, capMs: number) {
   }
 }
 
-async function burst(): Promise<void> {
+async function burst(transport: "ws" | "sse" = "ws"): Promise<void> {
+  const scenario = transport === "sse" ? "burst-sse" : "burst";
+  const rows = transport === "sse" ? results.burstSse : results.burst;
   for (const n of BURST_N) {
-    for (const d of designsFor("burst")) {
+    for (const d of designsFor(scenario)) {
       if (d.missing) continue;
       if (d.name === "seed" && n > SEED_MAX_N) {
         results.burst.push({ design: d.name, n, skipped: `not run above N=${SEED_MAX_N}: O(N²) messages (${((n * n) / 2e6).toFixed(0)}M at N=${n})` });
@@ -232,7 +240,7 @@ async function burst(): Promise<void> {
       const cap = d.name === "seed" ? SEED_CAP_MS : BURST_CAP_MS;
       const runs = [];
       for (let r = 0; r < RUNS; r++) {
-        const one = await burstOnce(d, n, r, cap);
+        const one = await burstOnce(d, n, r, cap, transport);
         runs.push(one);
         // Once the median can only be the cap, more runs only cost time.
         if (runs.filter((x) => !x.ok).length > RUNS / 2 || (!one.ok && d.name === "seed")) break;
@@ -253,8 +261,8 @@ async function burst(): Promise<void> {
         tableTotal: runs.map((r) => r.tableTotal),
         all: runs.map((r) => Math.round(r.ms)),
       };
-      results.burst.push(row);
-      process.stderr.write(`\nburst ${d.name} N=${n}: ${JSON.stringify(row)}\n`);
+      rows.push(row);
+      process.stderr.write(`\n${scenario} ${d.name} N=${n}: ${JSON.stringify(row)}\n`);
       save();
     }
   }
@@ -497,7 +505,7 @@ async function main(): Promise<void> {
   const hc = await launch(design("headcount-node"));
   await hc.kill();
 
-  const used = new Set((["burst", "sustained", "hold", "hold19k", "footprint"] as Scenario[]).filter((s) => ONLY.has(s)).flatMap((s) => designsFor(s)));
+  const used = new Set((["burst", "burst-sse", "sustained", "hold", "hold19k", "footprint"] as Scenario[]).filter((s) => ONLY.has(s)).flatMap((s) => designsFor(s)));
   for (const d of used) if (d.missing) note(`${d.label} skipped: ${d.missing}`);
   clients = Array.from({ length: CLIENTS }, () => new Client(CLIENT_IMPL));
   visitor = new Client(CLIENT_IMPL);
@@ -512,6 +520,7 @@ async function main(): Promise<void> {
 
   if (ONLY.has("client")) await clientCost();
   if (ONLY.has("burst")) await burst();
+  if (ONLY.has("burst-sse")) await burst("sse");
   if (ONLY.has("sustained")) await sustained();
   if (ONLY.has("hold")) await hold(HOLD_N, designsFor("hold"));
   if (ONLY.has("hold19k")) await hold(BIG_N, designsFor("hold19k"));

@@ -35,18 +35,35 @@ function eventName(text: string): "hello" | "count" | null {
 }
 
 /**
+ * Where a stream's bytes go: a ReadableStream's controller (a streaming
+ * Response, every runtime), or the runtime's own response object where going
+ * through a ReadableStream costs too much per event (Node: node-stream.ts).
+ */
+export interface StreamSink {
+  /** Bytes written that the client has not taken yet. */
+  readonly buffered: number;
+  write(chunk: Uint8Array): void;
+  /** Ends the response after what was written. */
+  end(): void;
+  /** Cuts it: a reader too slow to be sent even the end. */
+  destroy(reason: string): void;
+}
+
+/**
  * One open stream as core sees it. Sends after the end are no-ops. A reader
- * that lets `maxBufferedBytes` pile up is cut without an end event (there is
- * no room left to write one), like a socket that does not read.
+ * that lets `maxBuffered` bytes pile up is cut without an end event (there
+ * is no room left to write one), like a socket that does not read.
  */
 export class StreamPeer implements Peer {
-  readonly #controller: ReadableStreamDefaultController<Uint8Array>;
+  readonly #sink: StreamSink;
+  readonly #maxBuffered: number;
   readonly #finish: () => void;
   #token = "";
   #ended = false;
 
-  constructor(controller: ReadableStreamDefaultController<Uint8Array>, finish: () => void) {
-    this.#controller = controller;
+  constructor(sink: StreamSink, maxBuffered: number, finish: () => void) {
+    this.#sink = sink;
+    this.#maxBuffered = maxBuffered;
     this.#finish = finish;
   }
 
@@ -70,7 +87,7 @@ export class StreamPeer implements Peer {
     this.#write(encoder.encode(`event: end\ndata: ${JSON.stringify({ code, reason })}\n\n`));
     if (this.#ended) return;
     this.#ended = true;
-    this.#controller.close();
+    this.#sink.end();
     this.#finish();
   }
 
@@ -78,7 +95,7 @@ export class StreamPeer implements Peer {
     this.#write(KEEPALIVE);
   }
 
-  /** The reader has gone (the request was aborted or the body cancelled). */
+  /** The reader has gone (the request was aborted, the body cancelled, the connection closed). */
   gone(): void {
     if (this.#ended) return;
     this.#ended = true;
@@ -87,19 +104,34 @@ export class StreamPeer implements Peer {
 
   #write(bytes: Uint8Array): void {
     if (this.#ended) return;
-    const room = this.#controller.desiredSize;
-    if (room !== null && room < bytes.byteLength) {
+    if (this.#sink.buffered + bytes.byteLength > this.#maxBuffered) {
       this.#ended = true;
-      this.#controller.error(new Error("too slow: events not read"));
+      this.#sink.destroy("too slow: events not read");
       this.#finish();
       return;
     }
-    this.#controller.enqueue(bytes);
+    this.#sink.write(bytes);
   }
 }
 
+/** A sink over a ReadableStream's controller, whose queue (counted in bytes) is what the reader has not taken. */
+function controllerSink(controller: ReadableStreamDefaultController<Uint8Array>, highWaterMark: number): StreamSink {
+  return {
+    get buffered() {
+      return highWaterMark - (controller.desiredSize ?? 0);
+    },
+    write: (chunk) => controller.enqueue(chunk),
+    end: () => controller.close(),
+    destroy: (reason) => controller.error(new Error(reason)),
+  };
+}
+
+/** What every stream starts with: a random reconnection delay for EventSource's own reconnects (1-5 s, so a restart's
+ * clients spread out), and a comment that gets the headers through buffering proxies at once. */
+const preamble = () => encoder.encode(`retry: ${1000 + Math.floor(Math.random() * 4000)}\n: headcount\n\n`);
+
 /** The response headers of every stream. */
-const STREAM_HEADERS: Record<string, string> = {
+export const STREAM_HEADERS: Record<string, string> = {
   "Content-Type": "text/event-stream; charset=utf-8",
   // no-transform: a proxy must not compress (and so buffer) the stream.
   "Cache-Control": "no-store, no-transform",
@@ -126,41 +158,47 @@ export class EventStreams {
   }
 
   /**
-   * A stream for an admitted visit. `join` binds the peer to its room (it may
-   * close it at once: a cap, a shutdown) and returns the session that is
-   * closed when the stream ends, whichever side ends it. `signal` is the
-   * request's: it aborts when the client goes.
+   * A streaming Response for an admitted visit. `join` binds the peer to its
+   * room (it may close it at once: a cap, a shutdown) and returns the session
+   * that is closed when the stream ends, whichever side ends it. `signal` is
+   * the request's: it aborts when the client goes.
    */
   open(join: (peer: StreamPeer) => Session, signal: AbortSignal | undefined, headers: Record<string, string> = {}): Response {
-    let peer: StreamPeer | null = null;
-    let session: Session | null = null;
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      if (peer) this.#open.delete(peer);
-      if (this.#open.size === 0) this.#stopTimer();
-      session?.close();
-    };
+    let gone: (() => void) | null = null;
+    const max = this.#opts.maxBufferedBytes;
     const body = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
-          const p = new StreamPeer(controller, finish);
-          peer = p;
-          // A random reconnection delay for EventSource's own reconnects (1-5 s), so a restart's clients spread out;
-          // the opening comment gets the headers through buffering proxies at once.
-          controller.enqueue(encoder.encode(`retry: ${1000 + Math.floor(Math.random() * 4000)}\n: headcount\n\n`));
-          this.#open.add(p);
-          this.#startTimer();
-          session = join(p);
-          if (finished) session.close();
+          gone = this.attach(join, controllerSink(controller, max));
         },
-        cancel: () => peer?.gone(),
+        cancel: () => gone?.(),
       },
-      { highWaterMark: this.#opts.maxBufferedBytes, size: (chunk) => chunk?.byteLength ?? 0 },
+      { highWaterMark: max, size: (chunk) => chunk?.byteLength ?? 0 },
     );
-    signal?.addEventListener("abort", () => peer?.gone(), { once: true });
+    signal?.addEventListener("abort", () => gone?.(), { once: true });
     return new Response(body, { status: 200, headers: { ...STREAM_HEADERS, ...headers } });
+  }
+
+  /**
+   * A stream on a sink whose headers are already sent: writes the preamble,
+   * joins, and returns what to call when the client goes.
+   */
+  attach(join: (peer: StreamPeer) => Session, sink: StreamSink): () => void {
+    let session: Session | null = null;
+    let finished = false;
+    const peer = new StreamPeer(sink, this.#opts.maxBufferedBytes, () => {
+      if (finished) return;
+      finished = true;
+      this.#open.delete(peer);
+      if (this.#open.size === 0) this.#stopTimer();
+      session?.close();
+    });
+    sink.write(preamble());
+    this.#open.add(peer);
+    this.#startTimer();
+    session = join(peer);
+    if (finished) session.close();
+    return () => peer.gone();
   }
 
   /** Resolves once every stream has ended. */

@@ -9,8 +9,8 @@ import type { Admission, UpgradeRequest, Visit, VisitTransport } from "./admissi
 // The stream itself is routes/event-stream.ts; who holds it is the host's
 // business (the in-process hub, or the key's Durable Object on Workers).
 
-/** Serves an admitted visit's event stream. */
-export type OpenStream = (visit: Visit, c: Context) => Response | Promise<Response>;
+/** Serves an admitted visit's event stream, with these extra response headers (CORS). */
+export type OpenStream = (visit: Visit, c: Context, headers: Record<string, string>) => Response | Promise<Response>;
 
 export type AdmitVisit = (req: UpgradeRequest, peerAddress: string | undefined, transport: VisitTransport) => Admission;
 
@@ -20,17 +20,11 @@ export function visitRequest(c: Context): UpgradeRequest {
 }
 
 export function mountStream(app: Hono, admit: AdmitVisit, peerAddress: (c: Context) => string | undefined, open: OpenStream): void {
-  app.get("/sse", async (c) => {
+  app.get("/sse", (c) => {
     const decision = admit(visitRequest(c), peerAddress(c), "stream");
     if (decision.refused) return decision.refused;
-    // A response from a Durable Object has immutable headers, which the middleware adds to: a copy shares the body.
-    const res = new Response(...((r) => [r.body, r] as const)(await open(decision.visit, c)));
     // A cross-origin EventSource is a CORS request: the origin admission allowed may read the stream.
     const origin = c.req.header("origin");
-    if (origin && res.status === 200) {
-      res.headers.set("Access-Control-Allow-Origin", origin);
-      res.headers.append("Vary", "Origin");
-    }
-    return res;
+    return open(decision.visit, c, origin ? { "Access-Control-Allow-Origin": origin, Vary: "Origin" } : {});
   });
 }

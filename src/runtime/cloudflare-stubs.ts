@@ -69,10 +69,14 @@ export function connectVisit(env: WorkerEnv, request: Request, visit: Visit): Pr
 }
 
 /** An admitted visit's event stream is held by its key's object (cloudflare-room.ts), which returns the streaming response. */
-export function connectStream(env: WorkerEnv, request: Request, visit: Visit): Promise<Response> {
+export async function connectStream(env: WorkerEnv, request: Request, visit: Visit, headers: Record<string, string>): Promise<Response> {
   const params: Record<string, string> = { key: visit.key, address: visit.address };
   if (visit.resume !== null) params.resume = visit.resume;
-  return call(env.ROOMS, visit.key, "/sse", params, { headers: request.headers, signal: request.signal });
+  const res = await call(env.ROOMS, visit.key, "/sse", params, { headers: request.headers, signal: request.signal });
+  // An object's response has immutable headers, which the app's middleware adds to: a copy shares the body.
+  const copy = new Response(res.body, res);
+  if (res.status === 200) for (const [name, value] of Object.entries(headers)) copy.headers.set(name, value);
+  return copy;
 }
 
 /** A visit without a connection (the pixel), counted by its key's object; resolves once committed. */

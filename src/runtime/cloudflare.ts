@@ -56,7 +56,7 @@ function build(env: WorkerEnv): NonNullable<typeof built> {
     isLocal: (c) => /^(127\.|::1$)/.test(c.req.header("cf-connecting-ip") ?? "") && new URL(c.req.url).hostname.match(/^(localhost|127\.0\.0\.1)$/) !== null
       && ["forwarded", "x-forwarded-for", "x-real-ip", "true-client-ip"].every((h) => c.req.header(h) === undefined),
     // Event streams and pixel visits, like sockets, are the key's object's.
-    openStream: (visit, c) => connectStream(env, c.req.raw, visit),
+    openStream: (visit, c, headers) => connectStream(env, c.req.raw, visit, headers),
     countVisit: (visit) => countVisit(env, visit),
     corsOrigins: config.corsOrigins,
     log,

@@ -12,6 +12,7 @@ import { startHeadcount } from "../server/compose.ts";
 import { exitOnStartupFailure, nodeParts, PUBLIC_DIR } from "./process-parts.ts";
 import { checkClusterConfig, runPrimary } from "./node-cluster.ts";
 import { createNodeServer } from "./node-http.ts";
+import { nodeDirectStream } from "./node-stream.ts";
 import { createNodeSockets, nodeFanout } from "./node-ws.ts";
 import { handleStopSignals } from "./signals.ts";
 
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
     poster: async () => (await import("./undici-poster.ts")).undiciPoster(config.webhooks),
     peerAddress: (c) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
     staticFiles: serveStatic({ root: PUBLIC_DIR }),
+    directStream: nodeDirectStream,
   });
   const sockets = createNodeSockets({ heartbeatTimeoutMs: config.heartbeatTimeoutMs, maxBufferedBytes: config.limits.maxBufferedBytes });
   const server = createNodeServer(headcount.app.http.fetch, config);

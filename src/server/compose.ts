@@ -8,7 +8,7 @@ import { RateLimiter } from "../core/rate-limiter.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import type { HmacHex } from "../core/webhook-worker.ts";
 import type { Admin } from "../routes/admin.ts";
-import { EventStreams } from "../routes/event-stream.ts";
+import { EventStreams, STREAM_HEADERS, type StreamSink } from "../routes/event-stream.ts";
 import type { AppDeps } from "../app.ts";
 import type { Context } from "hono";
 import { hubCounters, hubInsights } from "./hub-insights.ts";
@@ -22,6 +22,13 @@ import { startWebhooks } from "./webhooks.ts";
 // The composition root every process runtime (Node, Bun, Deno) shares: open
 // the store, build the hub and what runs beside it, and the app. A runtime
 // entry adds only its server, its socket adapter and its signals.
+
+/** An event stream written straight to a runtime's response: headers sent, the Response to hand back, and the client's going. */
+export interface DirectStream {
+  sink: StreamSink;
+  response: Response;
+  onGone(listener: () => void): void;
+}
 
 /** What a runtime brings: how it fans out, posts, signs, and what it knows about itself. */
 export interface RuntimeParts {
@@ -39,6 +46,11 @@ export interface RuntimeParts {
   staticFiles: AppDeps["staticFiles"];
   /** Exempts a long-lived response (an event stream) from the server's idle timeout, where it has one (Bun). */
   longLived?(c: Context): void;
+  /**
+   * Starts an event stream on the runtime's own response, where a streaming
+   * Response costs too much per event (Node); undefined: a streaming Response.
+   */
+  directStream?(c: Context, headers: Record<string, string>): DirectStream | undefined;
 }
 
 export interface Headcount {
@@ -113,9 +125,15 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
       now: () => parts.clock.now(),
     },
     peerAddress: parts.peerAddress,
-    openStream: (visit, c) => {
+    openStream: (visit, c, headers) => {
+      const join = (peer: Parameters<BindVisit>[1]) => bind(visit, peer);
+      const direct = parts.directStream?.(c, { ...STREAM_HEADERS, ...headers });
+      if (direct) {
+        direct.onGone(streams.attach(join, direct.sink));
+        return direct.response;
+      }
       parts.longLived?.(c);
-      return streams.open((peer) => bind(visit, peer), c.req.raw.signal);
+      return streams.open(join, c.req.raw.signal, headers);
     },
     countVisit: (visit) => hub.count(visit.key),
     corsOrigins: config.corsOrigins,
