@@ -265,7 +265,7 @@ export function writeReport(res: Results, dir: string, opts: { holdN: number; bi
   if (res.burstSse?.length) {
     L.push("## Burst over Server-Sent Events");
     L.push("");
-    L.push("The same burst with every visitor on `GET /sse` (the fallback where WebSocket upgrades are blocked; bench/client.ts opens one plain HTTP request per visitor and parses the events), beside the WebSocket burst of the same design and N in this run.");
+    L.push("The same burst with every visitor on `GET /sse` (the fallback where WebSocket upgrades are blocked; bench/client.ts opens one GET on a plain TCP socket per visitor and scans the events as cheaply as it reads WebSocket frames), beside the WebSocket burst of the same design and N in this run.");
     L.push("");
     L.push("| design | N | SSE time s | WebSocket time s | SSE / WebSocket | connect s | messages | server CPU s | peak RSS MB | runs (ms) |");
     L.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
