@@ -2,7 +2,7 @@ import { createApp, type HeadcountApp } from "../app.ts";
 import type { Config } from "../core/config.ts";
 import { Cluster } from "../core/cluster.ts";
 import { Hub } from "../core/hub.ts";
-import { hubMetrics, Registry } from "../core/metrics.ts";
+import { Gauge, hubMetrics, Registry } from "../core/metrics.ts";
 import type { Clock, Fanout, HttpPoster, Logger, Signer } from "../core/ports.ts";
 import { RateLimiter } from "../core/rate-limiter.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
@@ -106,6 +106,7 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
   const bind = bindVisits(hub, caps);
   // Event streams are peers like sockets: same caps (through bind), same rooms, closed by hub.closeAll at shutdown.
   const streams = new EventStreams({ keepaliveMs: config.sseKeepaliveMs, maxBufferedBytes: config.limits.maxBufferedBytes });
+  registry.add(new Gauge("headcount_event_streams", "Event streams (GET /sse) open on this instance", () => streams.size));
   const app = createApp({
     counters: hubCounters(hub),
     insights: hubInsights(hub, store),

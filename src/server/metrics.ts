@@ -26,7 +26,7 @@ export function registerServerMetrics(registry: Registry, s: MetricSources): voi
       .sort((a, b) => b.online - a.online)
       .slice(0, 20)
       .map((r) => [{ key: r.key }, r.online]);
-  registry.add(new Gauge("headcount_open_sockets", "WebSockets open on this instance", () => caps.open));
+  registry.add(new Gauge("headcount_open_sockets", "WebSockets and event streams open on this instance", () => caps.open));
   registry.add(new Gauge("headcount_online", "Online now for the 20 busiest keys (all instances)", topOnline));
   registry.add(new Gauge("headcount_pending_visits", "Visits waiting for a commit", () => hub.batcher.pendingVisits));
   registry.add(new Counter("headcount_rate_limited_total", "Requests refused by the per-address rate limit", () => limiter.refusals));
