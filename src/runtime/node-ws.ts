@@ -7,6 +7,7 @@ import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
 import { isVisitUpgrade, type UpgradeRequest, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
+import { PingNonces } from "./ping-nonces.ts";
 
 // Node's WebSocket adapter over `ws` (https://github.com/websockets/ws): a
 // visit's handshake goes to the app's one decision (app.admit), an accepted
@@ -110,14 +111,18 @@ export function createNodeSockets(opts: NodeSocketOptions) {
   const open = new Map<WebSocket, boolean>();
 
   // One timer for all sockets: every half timeout, terminate those that did not
-  // answer the last ping and ping the rest. Only a pong counts: it comes back
-  // behind everything we sent, so it proves the client reads, not just writes.
+  // answer the last ping and ping the rest. Only a pong that echoes this
+  // round's (or the last round's) random payload counts: it comes back behind
+  // everything we sent, so it proves the client reads, not just writes (an
+  // unsolicited pong, which RFC 6455 §5.5.3 allows, proves nothing).
+  const nonces = new PingNonces();
   const sweep = setInterval(() => {
+    const nonce = nonces.next();
     for (const [ws, alive] of open) {
       if (!alive) ws.terminate();
       else {
         open.set(ws, false);
-        ws.ping();
+        ws.ping(nonce);
       }
     }
   }, Math.max(50, Math.floor(opts.heartbeatTimeoutMs / 2)));
@@ -130,7 +135,9 @@ export function createNodeSockets(opts: NodeSocketOptions) {
       const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
       session.message(isBinary ? null : data.toString(), bytes);
     });
-    ws.on("pong", () => open.set(ws, true));
+    ws.on("pong", (data: Buffer) => {
+      if (nonces.answers(data)) open.set(ws, true);
+    });
     ws.on("close", () => {
       open.delete(ws);
       session.close();
