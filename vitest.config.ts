@@ -6,7 +6,6 @@ import { defineConfig } from "vitest/config";
 const shared = {
   testTimeout: 60_000,
   hookTimeout: 120_000,
-  globalSetup: ["test/global-setup.ts"],
   // Real processes on two shared cores: something that happens in 50 ms alone can take
   // seconds while Chromium, workerd and PostgreSQL compete. A poll still fails if it never happens.
   expect: { poll: { timeout: 5_000, interval: 50 } },

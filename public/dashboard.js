@@ -1,4 +1,5 @@
-// The dashboard: polls /api/top and /api/history and draws the chart in SVG.
+// The dashboard: polls /api/top, /api/history, /api/webhooks and /api/origins
+// and draws the chart in SVG.
 // Keys are user text, so they only ever reach the page through textContent
 // and attribute setters, never through innerHTML.
 
@@ -16,11 +17,17 @@ let minutes = Number(params.get("minutes")) || 180;
 let timers = [];
 
 class Unauthorized extends Error {}
+/** No ADMIN_TOKEN and not on the server's machine (or through a proxy): a token is the way in. */
+class LocalOnly extends Error {}
 
 async function api(path) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const res = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: "no-store" });
   if (res.status === 401) throw new Unauthorized();
+  if (res.status === 403) {
+    const body = await res.json().catch(() => ({}));
+    if (body.error === "admin_token_required") throw new LocalOnly(body.message);
+  }
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   return res.json();
 }
@@ -38,6 +45,13 @@ function failed(err) {
     $("login").hidden = false;
     status("This dashboard needs the admin token.", "locked");
     $("token").focus();
+    return;
+  }
+  if (err instanceof LocalOnly) {
+    stop();
+    $("data").hidden = true;
+    $("forbidden").hidden = false;
+    status("Set ADMIN_TOKEN to read this from another machine.", "locked");
     return;
   }
   status(`Could not refresh: ${err.message}`, "error");
@@ -148,6 +162,21 @@ async function refreshHooks() {
   $("dead").hidden = rows.length === 0;
 }
 
+async function refreshOrigins() {
+  const { allowed, refused, scope } = await api("/api/origins");
+  $("origins").hidden = refused.length === 0;
+  // Origins are whatever a client sent: text only, never markup.
+  const items = refused.map(({ origin, count }) => {
+    const li = el("li", { "data-origin": origin, "data-count": count });
+    li.append(el("code", {}, origin), ` (${fmt.format(count)}×) — add to ALLOWED_ORIGINS`);
+    return li;
+  });
+  $("refused").replaceChildren(...items);
+  const now = allowed === "*" ? "any site" : allowed.join(", ");
+  $("origins-scope").textContent =
+    `ALLOWED_ORIGINS is now ${now}. Counted ${scope === "isolate" ? "by the Workers isolate that answered (each keeps its own list)" : "since this server started"}; the 50 latest origins are kept.`;
+}
+
 function stop() {
   timers.forEach(clearInterval);
   timers = [];
@@ -158,10 +187,12 @@ function start() {
   if (document.visibilityState === "hidden") return;
   $("login").hidden = true;
   $("data").hidden = false;
-  refreshTop().then(() => refreshHistory()).then(() => refreshHooks()).catch(failed);
+  $("forbidden").hidden = true;
+  refreshTop().then(() => refreshHistory()).then(() => refreshHooks()).then(() => refreshOrigins()).catch(failed);
   timers = [
     setInterval(() => refreshTop().catch(failed), TOP_EVERY_MS),
     setInterval(() => refreshHooks().catch(failed), HISTORY_EVERY_MS),
+    setInterval(() => refreshOrigins().catch(failed), HISTORY_EVERY_MS),
     setInterval(() => refreshHistory().catch(failed), HISTORY_EVERY_MS),
   ];
 }

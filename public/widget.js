@@ -41,7 +41,19 @@ b { font-weight: var(--headcount-number-weight, 700); }
   .sep { color: var(--headcount-muted, #9198a1); }
 }`;
   // Numbers are not a live region: announcing every visitor would drown a screen reader.
-  const HTML = `<style>${CSS}</style><span class="hc" part="counter" role="group" aria-label="Visitor counter" data-state="connecting"><span class="dot" aria-hidden="true"></span><span><b class="total">–</b> <span class="total-label">visits</span></span><span class="sep" aria-hidden="true">·</span><span><b class="online">–</b> online now</span><span class="site" hidden><span class="sep" aria-hidden="true">·</span> <b class="site-total">–</b> on this site</span></span>`;
+  // A constructed stylesheet, not a <style> element: it is not inline style, so the widget works
+  // under a Content-Security-Policy without 'unsafe-inline' (this server's page, and any host
+  // page's). Browsers without constructable sheets (Safari before 16.4) get the <style>.
+  const SHEET = (() => {
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      return sheet;
+    } catch {
+      return null;
+    }
+  })();
+  const HTML = `<span class="hc" part="counter" role="group" aria-label="Visitor counter" data-state="connecting"><span class="dot" aria-hidden="true"></span><span><b class="total">–</b> <span class="total-label">visits</span></span><span class="sep" aria-hidden="true">·</span><span><b class="online">–</b> online now</span><span class="site" hidden><span class="sep" aria-hidden="true">·</span> <b class="site-total">–</b> on this site</span></span>`;
 
   const SITE_REFRESH_MS = 60_000;
 
@@ -90,7 +102,8 @@ b { font-weight: var(--headcount-number-weight, 700); }
     constructor() {
       super();
       this.#root = this.attachShadow({ mode: "open" });
-      this.#root.innerHTML = HTML;
+      if (SHEET) this.#root.adoptedStyleSheets = [SHEET];
+      this.#root.innerHTML = SHEET ? HTML : `<style>${CSS}</style>${HTML}`;
     }
 
     /** The key counted: the `key` attribute, else the embedding page's path. */

@@ -1,6 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { HeadcountError } from "./core/errors.ts";
+import { RefusedOrigins } from "./core/origins.ts";
 import { validateKey } from "./core/keys.ts";
 import type { Logger } from "./core/ports.ts";
 import { mountAdmin, type Admin } from "./routes/admin.ts";
@@ -11,6 +12,7 @@ import { mountCors, mountEmbed } from "./routes/embed.ts";
 import type { Counters, Insights, WebhookSummary } from "./routes/insights.ts";
 import { strictPathAfter, strictQuery } from "./routes/params.ts";
 import { mountRateLimit } from "./routes/rate-limit.ts";
+import { mountSecurityHeaders } from "./routes/security-headers.ts";
 
 // Every HTTP route, written against Request/Response only, and the one
 // decision a visit's handshake gets (routes/admission.ts). Capabilities come
@@ -53,12 +55,18 @@ export interface HeadcountApp {
 
 export function createApp(deps: AppDeps): HeadcountApp {
   const app = new Hono();
-  const token = deps.limits.adminToken;
+  // Refused origins are remembered for the dashboard; a runtime may bring its own table (Workers: per isolate).
+  const limits: AdmissionRules = deps.limits.refusedOrigins ? deps.limits : { ...deps.limits, refusedOrigins: new RefusedOrigins() };
+  const token = limits.adminToken;
   const local = deps.isLocal ?? ((c: Context) => isLocalRequest(c, deps.peerAddress(c)));
   mountCors(app, deps.corsOrigins); // first: its headers wrap every answer below
-  mountRateLimit(app, deps.limits, deps.peerAddress);
+  mountSecurityHeaders(app); // CSP and friends on the HTML pages (Workers: public/_headers)
+  mountRateLimit(app, limits, deps.peerAddress);
   mountEmbed(app, deps.counters, deps.insights);
-  mountDashboard(app, deps.insights, deps.webhooks, adminGuard({ adminToken: token, realm: "headcount dashboard", local }));
+  mountDashboard(app, deps.insights, deps.webhooks, adminGuard({ adminToken: token, realm: "headcount dashboard", local }), {
+    allowed: limits.allowedOrigins,
+    refused: limits.refusedOrigins!,
+  });
   if (deps.admin && token) mountAdmin(app, deps.admin, adminGuard({ adminToken: token, realm: "headcount admin", local }));
 
   if (deps.metrics) {
@@ -99,5 +107,5 @@ export function createApp(deps: AppDeps): HeadcountApp {
     return c.json({ error: "internal", message: "internal error" }, 500);
   });
 
-  return { http: app, admit: (req, peerAddress) => admit(req, peerAddress, deps.limits) };
+  return { http: app, admit: (req, peerAddress) => admit(req, peerAddress, limits) };
 }

@@ -23,25 +23,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- servers
 
-/**
- * A fresh PGlite directory is seconds of initdb; an existing one opens in
- * ~2 s. freshDataDir() copies the run's template (test/global-setup.ts); when
- * there is none (this file run some other way), one server here initialises
- * a template once and every other starts on a copy.
- */
-let template: Promise<string> | undefined;
-function templateDir(): Promise<string> {
-  template ??= (async () => {
-    const s = await startServer({ timeoutMs: 90_000 });
-    await s.stop();
-    return s.dataDir!;
-  })();
-  return template;
-}
-
 async function serve(opts: StartOptions): Promise<RunningServer> {
   const dataDir = freshDataDir();
-  if (!existsSync(join(dataDir, "pgdata"))) cpSync(join(await templateDir(), "pgdata"), join(dataDir, "pgdata"), { recursive: true });
   return startServer({ timeoutMs: 60_000, ...opts, dataDir, env: { LOG_LEVEL: "debug", ...opts.env } });
 }
 

@@ -132,14 +132,15 @@ function embedSuite(runtime: RuntimeName): void {
 
     beforeAll(async () => {
       if (!enabled) return;
-      [server, browser, host] = await Promise.all([
-        startServer({ runtime, timeoutMs: 90_000, env: { ADMIN_TOKEN } }),
+      host = await startHost({
+        "/plain": hostPage("A plain page", "", ""),
+        "/hostile": hostPage("A hostile page", HOSTILE_CSS, ""),
+        "/blog/no-key": hostPage("No key", "", ""),
+      });
+      // The other site's pages may count here because the server lists them (the default is this server's own pages only).
+      [server, browser] = await Promise.all([
+        startServer({ runtime, timeoutMs: 90_000, env: { ADMIN_TOKEN, ALLOWED_ORIGINS: `self,${host.origin}` } }),
         launchChromium(),
-        startHost({
-          "/plain": hostPage("A plain page", "", ""),
-          "/hostile": hostPage("A hostile page", HOSTILE_CSS, ""),
-          "/blog/no-key": hostPage("No key", "", ""),
-        }),
       ]);
     });
     afterAll(async () => {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { withSql } from "./helpers/postgres-control.ts";
+import { startReceiver, type Receiver } from "./helpers/receiver.ts";
 import { runToExit, startServer, type RunningServer } from "./helpers/server.ts";
-import { TestSocket } from "./helpers/ws.ts";
+import { sleep, TestSocket } from "./helpers/ws.ts";
 
 // Several real server processes on different ports sharing one PostgreSQL:
 // fan-out through LISTEN/NOTIFY and presence with a TTL (DESIGN.md §5).
@@ -92,5 +93,64 @@ describe.skipIf(!pgUp)("many instances on one PostgreSQL", () => {
     const run = await runToExit({ env: { WORKERS: "2", DATABASE_URL: "" }, dataDir: "/tmp/headcount-never" });
     expect(run.code).not.toBe(0);
     expect(run.output).toMatch(/WORKERS=2 needs DATABASE_URL/);
+  });
+});
+
+// Presence snapshots span several NOTIFYs once an instance has more than a
+// few dozen keys with sockets. Each must replace the sender's counts as a
+// whole: watchers on another instance, of keys early and late in the
+// snapshot, never see online dip over heartbeats, and an online webhook on a
+// key beyond the first chunk fires exactly once.
+describe.skipIf(!pgUp)("presence snapshots in many chunks", () => {
+  const KEYS = 300;
+  const prefix = uniqueKey("chunks");
+  // ~60 characters: about 35 keys per NOTIFY, so nine chunks.
+  const keyOf = (i: number) => `${prefix}/a-rather-long-article-slug-${String(i).padStart(3, "0")}`;
+  const SAMPLE = [0, 1, 40, 100, 150, 200, 250, 299];
+  const RULE_KEY = keyOf(250);
+  let rx: Receiver;
+  let a: RunningServer;
+  let b: RunningServer;
+  const held: TestSocket[] = [];
+
+  beforeAll(async () => {
+    rx = await startReceiver();
+    // Threshold = the key's online count once B's watcher joins: 3 sockets on A + 1 on B.
+    const rules = JSON.stringify([{ key: RULE_KEY, online: 4, hysteresis: 1, url: rx.url }]);
+    const env = { DATABASE_URL: TEST_DATABASE_URL, PRESENCE_TTL_MS: String(TTL), WEBHOOK_RULES: rules };
+    [a, b] = await Promise.all([startServer({ env }), startServer({ env })]);
+  });
+  afterAll(async () => {
+    await Promise.all(held.map((s) => s.close()));
+    await Promise.all([a?.stop(), b?.stop()]);
+    await rx?.close();
+  });
+
+  it("watchers on another instance never see online dip over three heartbeats, and the online webhook fires once", async () => {
+    const onA = [...Array.from({ length: KEYS }, (_, i) => keyOf(i)), RULE_KEY, RULE_KEY];
+    for (let i = 0; i < onA.length; i += 50) {
+      const joined = await Promise.all(onA.slice(i, i + 50).map((key) => TestSocket.join(a.wsUrl(key))));
+      held.push(...joined.map((j) => j.sock));
+    }
+    const watchers = new Map<number, TestSocket>();
+    for (const i of SAMPLE) {
+      const { sock } = await TestSocket.join(b.wsUrl(keyOf(i)));
+      watchers.set(i, sock);
+      held.push(sock);
+    }
+    const expected = (i: number) => (keyOf(i) === RULE_KEY ? 4 : 2);
+    for (const [i, sock] of watchers) await sock.until((n) => n.online === expected(i), TTL * 2);
+    await expect.poll(() => rx.deliveries.length, { timeout: 10_000 }).toBe(1);
+
+    const from = new Map([...watchers].map(([i, sock]) => [i, sock.messages.length]));
+    await sleep(TTL + 200); // three heartbeats at TTL / 3, and a little
+    for (const [i, sock] of watchers) {
+      const seen = sock.messages.slice(from.get(i)).flatMap((m) => (m.type === "count" ? [m.online] : []));
+      expect(seen.filter((n) => n < expected(i)), `online seen on B for key #${i}`).toEqual([]);
+      expect(sock.latest?.online).toBe(expected(i));
+    }
+    const online = await (await fetch(`${b.url}/api/counters/${encodeURIComponent(RULE_KEY)}`)).json();
+    expect(online).toMatchObject({ online: 4 });
+    expect(rx.deliveries.map((d) => d.body)).toEqual([expect.objectContaining({ type: "online", key: RULE_KEY, threshold: 4 })]);
   });
 });

@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPglite } from "../src/db/pglite.ts";
 import { openPostgres } from "../src/db/postgres.ts";
+import { openSqliteFile } from "../src/db/sqlite/file.ts";
 import type { SqlStore } from "../src/db/store.ts";
 import { WriteBatcher } from "../src/core/batcher.ts";
 import { createLogger } from "../src/core/logger.ts";
@@ -8,12 +11,15 @@ import { systemClock } from "../src/runtime/clock.ts";
 import { parseWebhookRules } from "../src/core/webhook-rules.ts";
 import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 
-// One suite, two drivers: PGlite in memory and a real PostgreSQL server.
+// One suite, two dialects: the embedded SQLite file (node:sqlite) and a real
+// PostgreSQL server.
 const silent = createLogger("error", () => {});
 const pgUp = await postgresAvailable();
+const sqliteDir = mkdtempSync(join(tmpdir(), "headcount-store-"));
+afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
 
 const drivers: Array<[string, () => Promise<SqlStore>, boolean]> = [
-  ["pglite (in memory)", () => openPglite(undefined), true],
+  ["sqlite (a file in DATA_DIR)", () => openSqliteFile(sqliteDir), true],
   [
     "postgres.js (real server)",
     () =>
@@ -101,6 +107,96 @@ describe.each(drivers)("store on %s", (_name, open, enabled) => {
     const name = uniqueKey("setting");
     expect(await store.ensureSetting(name, "first")).toBe("first");
     expect(await store.ensureSetting(name, "second")).toBe("first");
+  });
+
+  it.skipIf(!enabled)("sumByPrefix takes % and _ literally and counts only keys that start with the prefix", async () => {
+    const base = uniqueKey("prefix");
+    await store.increment(
+      new Map([
+        [`${base}/a%b/x`, 2],
+        [`${base}/a%b/y`, 3],
+        [`${base}/aXb/z`, 5], // what LIKE 'a%b' would also match
+        [`${base}/a_b`, 7],
+        [`${base}/aZb`, 11], // what LIKE 'a_b' would also match
+        [`${base}/é😀`, 13],
+        [`${base}/é😀/more`, 17],
+        [`${base}/f`, 19],
+      ]),
+    );
+    expect(await store.sumByPrefix(`${base}/a%b/`)).toEqual({ total: 5, keys: 2 });
+    expect(await store.sumByPrefix(`${base}/a_b`)).toEqual({ total: 7, keys: 1 });
+    expect(await store.sumByPrefix(`${base}/é😀`)).toEqual({ total: 30, keys: 2 });
+    expect(await store.sumByPrefix(base)).toEqual({ total: 77, keys: 8 });
+    expect(await store.sumByPrefix(`${base}/nothing`)).toEqual({ total: 0, keys: 0 });
+    const all = await store.sumByPrefix("");
+    expect(all.keys).toBeGreaterThanOrEqual(8);
+    expect(all.total).toBeGreaterThanOrEqual(77);
+  });
+
+  it.skipIf(!enabled)("top lists the highest totals first, ties in key order", async () => {
+    const base = uniqueKey("top");
+    // Above anything another suite counts, so the top three are these (set back to 0 after).
+    const high = 8_000_000_000_000_000;
+    try {
+      await store.setTotal(`${base}/b`, high + 1);
+      await store.setTotal(`${base}/a`, high + 1);
+      await store.setTotal(`${base}/c`, high + 2);
+      expect(await store.top(3)).toEqual([
+        { key: `${base}/c`, total: high + 2 },
+        { key: `${base}/a`, total: high + 1 },
+        { key: `${base}/b`, total: high + 1 },
+      ]);
+    } finally {
+      for (const k of ["a", "b", "c"]) await store.setTotal(`${base}/${k}`, 0);
+    }
+  });
+
+  it.skipIf(!enabled)("milestone events are written with the increment that crossed them, once, and claimed, retried, delivered or given up", async () => {
+    const key = uniqueKey("milestones");
+    const [rule] = parseWebhookRules(JSON.stringify([{ key, every: 5, url: "http://127.0.0.1:9/m" }]));
+    await store.registerWebhookRules([rule!]);
+    store.fireMilestones([rule!]);
+    try {
+      await store.increment(new Map([[key, 12]])); // crosses 5 and 10
+      await store.increment(new Map([[key, 1]])); // crosses nothing
+      // Events of one commit share their due time; order them by milestone.
+      const events = (await store.outbox.claim(10, 60_000, [rule!.id])).sort((a, b) => a.value - b.value);
+      expect(events.map((e) => [e.key, e.kind, e.value, e.total, e.online, e.attempts])).toEqual([
+        [key, "milestone", 5, 12, null, 1],
+        [key, "milestone", 10, 12, null, 1],
+      ]);
+      expect(events[0]!.createdAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(await store.outbox.claim(10, 60_000, [rule!.id])).toEqual([]); // locked while delivering
+
+      await store.outbox.delivered(events[0]!.id);
+      await store.outbox.failed(events[1]!.id, "HTTP 500", 0); // retry now
+      const again = await store.outbox.claim(10, 60_000, [rule!.id]);
+      expect(again.map((e) => [e.id, e.attempts])).toEqual([[events[1]!.id, 2]]);
+      await store.outbox.failed(events[1]!.id, "HTTP 500 again", null); // dead
+      expect(await store.outbox.claim(10, 60_000, [rule!.id])).toEqual([]);
+
+      const dead = (await store.outbox.recentDead(1000)).find((d) => d.id === events[1]!.id);
+      expect(dead).toEqual({ id: events[1]!.id, key, attempts: 2, lastError: "HTTP 500 again" });
+      const stats = await store.outbox.summary();
+      expect(stats.delivered).toBeGreaterThanOrEqual(1);
+      expect(stats.dead).toBeGreaterThanOrEqual(1);
+    } finally {
+      store.fireMilestones([]);
+    }
+  });
+
+  it.skipIf(!enabled)("an online threshold fires once until re-armed", async () => {
+    const key = uniqueKey("online");
+    const ruleId = `online-rule-${key}`;
+    expect(await store.outbox.fireOnline(ruleId, key, 10, 12, 100)).toBe(true);
+    expect(await store.outbox.fireOnline(ruleId, key, 10, 13, 101)).toBe(false);
+    await store.outbox.rearm(ruleId, key);
+    expect(await store.outbox.fireOnline(ruleId, key, 10, 11, 102)).toBe(true);
+    const events = await store.outbox.claim(10, 60_000, [ruleId]);
+    expect(events.map((e) => [e.kind, e.value, e.online, e.total]).sort()).toEqual([
+      ["online", 10, 11, 102],
+      ["online", 10, 12, 100],
+    ]);
   });
 });
 

@@ -317,4 +317,42 @@ describe("WriteBatcher", () => {
     expect(store.calls).toHaveLength(1);
     expect(store.data.size).toBe(0);
   });
+
+  it("with gatherMs (a synchronous store), visits from separate ticks within the window share one commit", async () => {
+    const { store, clock, batcher } = setup({}, { gatherMs: 2 });
+    const a = track(batcher.add("/"));
+    await settle(); // another tick: a microtask-only batcher would have committed by now
+    expect(store.calls).toEqual([]);
+    clock.advance(1);
+    const b = track(batcher.add("/"));
+    await clock.advanceAsync(1);
+    expect(store.calls).toEqual([{ "/": 2 }]);
+    expect([a.value?.visitor, b.value?.visitor]).toEqual([1, 2]);
+  });
+
+  it("with gatherMs, after a commit that held the loop for d ms the next one waits at least d", async () => {
+    const clock = new FakeClock();
+    const store = new FakeStore();
+    const blocking = {
+      ...store,
+      totals: store.totals.bind(store),
+      ping: store.ping.bind(store),
+      close: store.close.bind(store),
+      // A synchronous commit: the clock moves while it runs, as an fsync would hold the thread.
+      increment: (counts: ReadonlyMap<string, number>) => {
+        clock.advance(20);
+        return store.increment(counts);
+      },
+    };
+    const batcher = new WriteBatcher(blocking, clock, silentLogger, { commitTimeoutMs: 1000, gatherMs: 1 });
+    track(batcher.add("/"));
+    await clock.advanceAsync(1);
+    expect(store.calls).toHaveLength(1);
+    track(batcher.add("/"));
+    await clock.advanceAsync(19);
+    expect(store.calls).toHaveLength(1);
+    track(batcher.add("/"));
+    await clock.advanceAsync(1);
+    expect(store.calls).toEqual([{ "/": 1 }, { "/": 2 }]);
+  });
 });

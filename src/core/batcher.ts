@@ -29,6 +29,16 @@ export interface BatcherOptions {
   maxBackoffMs?: number;
   /** Keys per statement; a larger backlog is split over several commits. */
   maxKeysPerCommit?: number;
+  /**
+   * How long a batch gathers visits before its commit starts. 0 (default):
+   * the current tick only, which suits a store whose commit is a network
+   * round trip, since visits pile up while it is in flight. A synchronous
+   * store (the embedded SQLite file) commits within the tick, so nothing
+   * piles up: it gathers for `gatherMs`, and after a commit that held the
+   * event loop for d ms it waits at least d, so commits (and their fsyncs)
+   * never take more than half of the loop, however hard a burst pushes.
+   */
+  gatherMs?: number;
   onCommit?(keys: number, visits: number): void;
 }
 
@@ -38,6 +48,8 @@ export class WriteBatcher {
   #scheduled = false;
   #retryTimer: unknown = null;
   #failures = 0;
+  /** How long the last commit took (ms), for gatherMs. */
+  #lastCommitMs = 0;
   readonly #store: CounterStore;
   readonly #clock: Clock;
   readonly #log: Logger;
@@ -47,7 +59,7 @@ export class WriteBatcher {
     this.#store = store;
     this.#clock = clock;
     this.#log = log;
-    this.#opts = { minBackoffMs: 50, maxBackoffMs: 2000, maxKeysPerCommit: 500, ...opts };
+    this.#opts = { minBackoffMs: 50, maxBackoffMs: 2000, maxKeysPerCommit: 500, gatherMs: 0, ...opts };
   }
 
   /** Visits waiting for a commit (not yet acknowledged). */
@@ -93,11 +105,14 @@ export class WriteBatcher {
   #kick(): void {
     if (this.#inFlight || this.#scheduled || this.#retryTimer !== null) return;
     this.#scheduled = true;
-    // A microtask lets every visit that arrives in the same tick share a statement.
-    void Promise.resolve().then(() => {
+    const start = () => {
       this.#scheduled = false;
       if (!this.#inFlight && this.#retryTimer === null) void this.#commit();
-    });
+    };
+    const gather = this.#opts.gatherMs > 0 ? Math.max(this.#opts.gatherMs, this.#lastCommitMs) : 0;
+    // A microtask lets every visit that arrives in the same tick share a statement.
+    if (gather === 0) void Promise.resolve().then(start);
+    else this.#clock.setTimeout(start, gather);
   }
 
   #commit(): Promise<void> {
@@ -134,11 +149,14 @@ export class WriteBatcher {
       visits += list.length;
     }
     let totals: Map<string, number>;
+    const started = this.#clock.now();
     try {
       totals = await this.#store.increment(counts);
     } catch (err) {
       this.#failed(batch, err);
       return;
+    } finally {
+      this.#lastCommitMs = this.#clock.now() - started;
     }
     if (this.#failures > 0) this.#log.info("commits resumed", { after_failures: this.#failures });
     this.#failures = 0;

@@ -1,5 +1,6 @@
 import type { Hub } from "./hub.ts";
 import type { Bus, Clock, CounterStore, Logger, TimerHandle } from "./ports.ts";
+import { chunks, parsePresence, RemotePresence, type Pairs, type PresenceMessage } from "./presence.ts";
 
 // Many instances sharing one PostgreSQL (DESIGN.md §5). Totals arrive as
 // NOTIFYs sent by the increment statement itself; each instance publishes
@@ -7,6 +8,9 @@ import type { Bus, Clock, CounterStore, Logger, TimerHandle } from "./ports.ts";
 // heartbeat) and forgets an instance that has not been heard from within the
 // TTL. After every reconnect of the listening connection the instance resyncs
 // totals from the table and asks the others for their presence.
+//
+// What travels, and how the others' counts are kept: presence.ts. Messages
+// go out one at a time, so a snapshot's chunks never interleave with a delta.
 
 export interface ClusterOptions {
   instanceId: string;
@@ -15,22 +19,6 @@ export interface ClusterOptions {
   presenceIntervalMs: number;
 }
 
-interface Remote {
-  seen: number;
-  counts: Map<string, number>;
-}
-
-/** Presence message: i = instance, r = reset (first chunk of a full snapshot), q = please send yours, o = [key, n] pairs. */
-interface PresenceMessage {
-  i: string;
-  r?: 1;
-  q?: 1;
-  o?: Array<[string, number]>;
-}
-
-/** NOTIFY payloads are limited to 8000 bytes; stay well under. */
-const MAX_PAYLOAD_CHARS = 7000;
-
 export class Cluster {
   readonly #hub: Hub;
   readonly #bus: Bus;
@@ -38,12 +26,15 @@ export class Cluster {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #opts: ClusterOptions;
-  readonly #remotes = new Map<string, Remote>();
-  /** Sum of other instances' sockets per key. */
-  readonly #remoteOnline = new Map<string, number>();
+  readonly #remote: RemotePresence;
   /** What we last told the others, per key. */
   readonly #published = new Map<string, number>();
   #dirty = new Set<string>();
+  /** What the sender owes: a snapshot (asking the others for theirs or not), and/or the dirty keys' deltas. */
+  #owe: { snapshot: { ask: boolean } | null; deltas: boolean } = { snapshot: null, deltas: false };
+  /** The one send in progress; messages go out one at a time. */
+  #sending: Promise<void> | null = null;
+  #snapshotId = 0;
   #deltaTimer: TimerHandle | null = null;
   #heartbeatTimer: TimerHandle | null = null;
   #expiryTimer: TimerHandle | null = null;
@@ -57,6 +48,7 @@ export class Cluster {
     this.#clock = clock;
     this.#log = log;
     this.#opts = opts;
+    this.#remote = new RemotePresence((key, sum) => this.#hub.observeRemoteOnline(key, sum));
   }
 
   get reconnects(): number {
@@ -64,7 +56,7 @@ export class Cluster {
   }
 
   get instances(): number {
-    return this.#remotes.size + 1;
+    return this.#remote.instances + 1;
   }
 
   async start(): Promise<void> {
@@ -83,9 +75,9 @@ export class Cluster {
     this.#closed = true;
     this.#unsubscribe?.();
     for (const t of [this.#deltaTimer, this.#heartbeatTimer, this.#expiryTimer]) if (t !== null) this.#clock.clearTimeout(t);
-    // Tell the others at once rather than letting them wait for the TTL.
-    const gone = [...this.#published.keys()].map((k): [string, number] => [k, 0]);
-    await this.#send({ i: this.#opts.instanceId, r: 1 }, gone).catch(() => {});
+    // Tell the others at once rather than letting them wait for the TTL: an empty snapshot.
+    await this.#sending;
+    await this.#sendSnapshot([], false).catch(() => {});
     await this.#bus.close();
   }
 
@@ -102,41 +94,17 @@ export class Cluster {
   }
 
   #onPresence(payload: string): void {
-    let msg: PresenceMessage;
-    try {
-      msg = JSON.parse(payload) as PresenceMessage;
-    } catch {
-      return;
-    }
-    if (typeof msg.i !== "string" || msg.i === this.#opts.instanceId) return;
-    let remote = this.#remotes.get(msg.i);
-    if (!remote) {
-      remote = { seen: 0, counts: new Map() };
-      this.#remotes.set(msg.i, remote);
-    }
-    remote.seen = this.#clock.now();
-    if (msg.r) for (const key of [...remote.counts.keys()]) this.#setRemote(remote, key, 0);
-    for (const pair of msg.o ?? []) {
-      if (Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "number") this.#setRemote(remote, pair[0], pair[1]);
-    }
+    const msg = parsePresence(payload);
+    if (!msg || msg.i === this.#opts.instanceId) return;
+    this.#remote.receive(msg, this.#clock.now());
     if (msg.q) this.#heartbeat();
-  }
-
-  #setRemote(remote: Remote, key: string, n: number): void {
-    const before = remote.counts.get(key) ?? 0;
-    if (before === n) return;
-    if (n === 0) remote.counts.delete(key);
-    else remote.counts.set(key, n);
-    const sum = (this.#remoteOnline.get(key) ?? 0) + n - before;
-    if (sum <= 0) this.#remoteOnline.delete(key);
-    else this.#remoteOnline.set(key, sum);
-    this.#hub.observeRemoteOnline(key, Math.max(0, sum));
   }
 
   async #onConnect(reconnected: boolean): Promise<void> {
     if (reconnected) this.#log.info("bus reconnected; resyncing");
     // Ask the others for their presence and tell them ours.
-    await this.#send({ i: this.#opts.instanceId, r: 1, q: 1 }, this.#snapshot()).catch(() => {});
+    this.#owe.snapshot = { ask: true };
+    await this.#pump();
     const keys = [...this.#hub.rooms()].filter((r) => r.peers.size > 0).map((r) => r.key);
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
@@ -159,26 +127,57 @@ export class Cluster {
 
   #flushDeltas(): void {
     this.#deltaTimer = null;
-    const pairs: Array<[string, number]> = [];
+    this.#owe.deltas = true;
+    void this.#pump();
+  }
+
+  /** Our keys whose count differs from what we last told the others. */
+  #deltas(): Pairs {
+    const pairs: Pairs = [];
     for (const key of this.#dirty) {
       const n = this.#hub.room(key)?.peers.size ?? 0;
       if ((this.#published.get(key) ?? 0) === n) continue;
       pairs.push([key, n]);
     }
     this.#dirty = new Set();
-    if (pairs.length > 0) void this.#send({ i: this.#opts.instanceId }, pairs).catch(() => {});
+    return pairs;
   }
 
-  #snapshot(): Array<[string, number]> {
-    const pairs: Array<[string, number]> = [];
+  #snapshot(): Pairs {
+    const pairs: Pairs = [];
     for (const room of this.#hub.rooms()) if (room.peers.size > 0) pairs.push([room.key, room.peers.size]);
     return pairs;
   }
 
   #heartbeat(): void {
     if (this.#closed) return;
-    this.#dirty = new Set();
-    void this.#send({ i: this.#opts.instanceId, r: 1 }, this.#snapshot()).catch(() => {});
+    this.#owe.snapshot = { ask: this.#owe.snapshot?.ask ?? false };
+    void this.#pump();
+  }
+
+  /**
+   * Sends what is owed, one message at a time, each computed when its turn
+   * comes: so what it says is current, and what is owed stays two flags
+   * however long the database takes.
+   */
+  #pump(): Promise<void> {
+    // Cleared in a callback, never synchronously: a turn that sends nothing must not leave a settled promise behind.
+    this.#sending ??= this.#drain().finally(() => (this.#sending = null));
+    return this.#sending;
+  }
+
+  async #drain(): Promise<void> {
+    while (!this.#closed && (this.#owe.snapshot || this.#owe.deltas)) {
+      const snapshot = this.#owe.snapshot;
+      this.#owe = { snapshot: null, deltas: false };
+      if (snapshot) {
+        this.#dirty = new Set(); // the snapshot says where every key is now
+        await this.#sendSnapshot(this.#snapshot(), snapshot.ask).catch(() => {});
+      } else {
+        const pairs = this.#deltas();
+        if (pairs.length > 0) await this.#sendChunks(chunks(pairs), () => ({ i: this.#opts.instanceId })).catch(() => {});
+      }
+    }
   }
 
   #scheduleHeartbeat(): void {
@@ -192,40 +191,34 @@ export class Cluster {
   #scheduleExpiry(): void {
     if (this.#closed) return;
     this.#expiryTimer = this.#clock.setTimeout(() => {
-      const cutoff = this.#clock.now() - this.#opts.presenceTtlMs;
-      for (const [id, remote] of this.#remotes) {
-        if (remote.seen >= cutoff) continue;
-        this.#log.info("instance expired", { instance: id, keys: remote.counts.size });
-        for (const key of [...remote.counts.keys()]) this.#setRemote(remote, key, 0);
-        this.#remotes.delete(id);
-      }
+      for (const gone of this.#remote.expire(this.#clock.now() - this.#opts.presenceTtlMs)) this.#log.info("instance expired", gone);
       this.#scheduleExpiry();
     }, Math.max(25, Math.floor(this.#opts.presenceTtlMs / 4)));
   }
 
-  /** Sends `head` with `pairs`, split so each payload fits; only the first chunk carries r/q. */
-  async #send(head: PresenceMessage, pairs: Array<[string, number]>): Promise<void> {
-    let chunk: Array<[string, number]> = [];
-    let size = 0;
-    let first = true;
-    const flush = async () => {
-      const msg: PresenceMessage = first ? { ...head, o: chunk } : { i: head.i, o: chunk };
-      first = false;
-      await this.#bus.publishPresence(JSON.stringify(msg));
-      for (const [k, n] of chunk) {
-        if (n === 0) this.#published.delete(k);
-        else this.#published.set(k, n);
+  /** All our counts, replacing what the others knew of us: chunks with one id, the last saying how many. */
+  async #sendSnapshot(pairs: Pairs, ask: boolean): Promise<void> {
+    const s = ++this.#snapshotId;
+    const parts = chunks(pairs);
+    this.#published.clear();
+    await this.#sendChunks(parts, (n) => {
+      const msg: PresenceMessage = { i: this.#opts.instanceId, s };
+      if (n === 0) {
+        msg.r = 1;
+        if (ask) msg.q = 1;
       }
-      chunk = [];
-      size = 0;
-    };
-    if (head.r) this.#published.clear();
-    for (const pair of pairs) {
-      const len = pair[0].length * 3 + 16; // UTF-8 bytes, upper bound
-      if (size + len > MAX_PAYLOAD_CHARS && chunk.length > 0) await flush();
-      chunk.push(pair);
-      size += len;
+      if (n === parts.length - 1) msg.e = parts.length;
+      return msg;
+    });
+  }
+
+  async #sendChunks(parts: Pairs[], head: (n: number) => PresenceMessage): Promise<void> {
+    for (const [n, chunk] of parts.entries()) {
+      await this.#bus.publishPresence(JSON.stringify({ ...head(n), o: chunk }));
+      for (const [k, count] of chunk) {
+        if (count === 0) this.#published.delete(k);
+        else this.#published.set(k, count);
+      }
     }
-    if (chunk.length > 0 || first) await flush();
   }
 }

@@ -207,12 +207,18 @@ describe("TRUST_PROXY_HEADER", () => {
 });
 
 describe("ALLOWED_ORIGINS", () => {
-  it("reads like CORS_ORIGINS: * or a list of http(s) origins", () => {
-    expect(parseConfig({}).allowedOrigins).toBe("*");
+  it("defaults to self; takes *, or a list of self and http(s) origins", () => {
+    expect(parseConfig({}).allowedOrigins).toEqual(["self"]);
+    expect(parseConfig({ ALLOWED_ORIGINS: " * " }).allowedOrigins).toBe("*");
     expect(parseConfig({ ALLOWED_ORIGINS: "https://a.example/, http://localhost:3000" }).allowedOrigins).toEqual(["https://a.example", "http://localhost:3000"]);
-    for (const bad of ["a.example", "https://a.example/path", "ftp://a.example", "https://a.example,,https://b.example"]) {
-      expect(configError({ ALLOWED_ORIGINS: bad }).message).toMatch(/^ALLOWED_ORIGINS: expected "\*" or a comma-separated list of origins/);
+    expect(parseConfig({ ALLOWED_ORIGINS: "SELF,https://blog.example" }).allowedOrigins).toEqual(["self", "https://blog.example"]);
+    for (const bad of ["a.example", "https://a.example/path", "ftp://a.example", "https://a.example,,https://b.example", "*,self", "selfish"]) {
+      expect(configError({ ALLOWED_ORIGINS: bad }).message).toMatch(/^ALLOWED_ORIGINS: expected "\*", or a comma-separated list of "self" and origins/);
     }
+  });
+
+  it("leaves CORS_ORIGINS as it was: * by default", () => {
+    expect(parseConfig({}).corsOrigins).toBe("*");
   });
 });
 

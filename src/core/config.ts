@@ -1,7 +1,7 @@
 // Settings are valibot schemas (./schemas.ts): valibot is runtime-neutral and does no I/O, so core/ may use it (DESIGN.md §1).
 import { ConfigError } from "./errors.ts";
 import type { LogLevel } from "./ports.ts";
-import { boundedInt, headerName, oneOf, optionalText, originList, parseText, textOr, type TextSchema } from "./schemas.ts";
+import { allowedOriginList, boundedInt, headerName, oneOf, optionalText, originList, parseText, textOr, type TextSchema } from "./schemas.ts";
 import { webhookRulesSchema, type WebhookRule } from "./webhook-rules.ts";
 
 /** Every setting, parsed and validated in one place (DESIGN.md §6). */
@@ -24,7 +24,7 @@ export interface Config {
   maxSocketsPerIp: number;
   /** Undefined: the runtime derives it from the open-file limit. */
   maxSockets: number | undefined;
-  /** Origins allowed to open the WebSocket: "*" or a list. */
+  /** Origins allowed to open the WebSocket: "*", or a list of origins and "self" (the request's own Host). */
   allowedOrigins: "*" | string[];
   /** Sockets that do not answer pings for this long are closed. */
   heartbeatTimeoutMs: number;
@@ -117,7 +117,7 @@ export function parseConfig(env: Env): Config {
     },
     maxSocketsPerIp: read("MAX_SOCKETS_PER_IP", boundedInt(1, 10_000_000, 100)),
     maxSockets: read("MAX_SOCKETS", boundedInt(1, 10_000_000)),
-    allowedOrigins: read("ALLOWED_ORIGINS", originList),
+    allowedOrigins: read("ALLOWED_ORIGINS", allowedOriginList),
     heartbeatTimeoutMs: read("HEARTBEAT_TIMEOUT_MS", boundedInt(100, 3_600_000, 30_000)),
     broadcastIntervalMs: read("BROADCAST_INTERVAL_MS", boundedInt(1, 10_000, 25)),
     commitTimeoutMs: read("COMMIT_TIMEOUT_MS", boundedInt(100, 3_600_000, 30_000)),

@@ -15,6 +15,8 @@ import type { Clock, CounterStore, Fanout, Logger, Peer, Signer } from "./ports.
 export interface HubOptions extends RoomOptions {
   broadcastIntervalMs: number;
   commitTimeoutMs: number;
+  /** The batcher's gatherMs: > 0 for a store that commits synchronously (core/batcher.ts). */
+  commitGatherMs?: number;
 }
 
 export interface HubDeps {
@@ -52,6 +54,7 @@ export class Hub {
     const metrics = deps.metrics;
     this.batcher = new WriteBatcher(deps.store, deps.clock, deps.log, {
       commitTimeoutMs: opts.commitTimeoutMs,
+      gatherMs: opts.commitGatherMs,
       onCommit: metrics
         ? (_keys, visits) => {
             metrics.commits.inc();

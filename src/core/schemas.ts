@@ -87,6 +87,33 @@ export const originList: TextSchema<"*" | string[]> = v.pipe(
   }),
 );
 
+/** The word in ALLOWED_ORIGINS for this server's own origin (the request's Host). */
+export const SELF_ORIGIN = "self";
+
+/**
+ * ALLOWED_ORIGINS: "*" (any site), or a comma-separated list of origins and
+ * the word `self` (this server's own pages, whatever name they were reached
+ * by). Default `self`: a public server counts its own pages only until told
+ * otherwise.
+ */
+export const allowedOriginList: TextSchema<"*" | string[]> = v.pipe(
+  textOr(SELF_ORIGIN),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    if (dataset.value === "*") return "*" as const;
+    const origins: string[] = [];
+    for (const part of dataset.value.split(",")) {
+      const item = part.trim().replace(/\/$/, "");
+      if (item.toLowerCase() === SELF_ORIGIN) origins.push(SELF_ORIGIN);
+      else if (isOrigin(item)) origins.push(item);
+      else {
+        addIssue({ message: `expected "*", or a comma-separated list of "self" and origins such as https://example.com, got "${part.trim()}"` });
+        return NEVER;
+      }
+    }
+    return origins;
+  }),
+);
+
 /** An HTTP header name, lower-cased (how runtimes hand headers over), or undefined. */
 export const headerName: TextSchema<string | undefined> = v.pipe(
   trimmed,

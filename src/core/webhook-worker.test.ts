@@ -31,7 +31,7 @@ class MemoryOutbox implements Outbox {
   async delivered(id: string): Promise<void> {
     this.delivered_.push(id);
   }
-  async failed(): Promise<void> {}
+  async failed(_id: string, _error: string, _retryInMs: number | null): Promise<void> {}
   async fireOnline(): Promise<boolean> {
     return false;
   }
@@ -149,5 +149,90 @@ describe("WebhookWorker", () => {
     expect(result).toBeGreaterThanOrEqual(clock.now() + OPTS.retryBaseMs / 2);
     expect(result).toBeLessThanOrEqual(clock.now() + OPTS.retryBaseMs);
     expect(clock.pendingTimers).toBe(0); // no pool timer: the caller schedules itself
+  });
+});
+
+/** Times of the claims the worker made, relative to `from`. */
+const claimTimes = (outbox: MemoryOutbox, times: number[], clock: FakeClock, from: number) => {
+  const claim = outbox.claim.bind(outbox);
+  outbox.claim = (limit, lockMs, ruleIds) => {
+    times.push(clock.now() - from);
+    return claim(limit, lockMs, ruleIds);
+  };
+};
+
+describe("WebhookWorker polling", () => {
+  it("backs off while claims come back empty, doubling to idlePollMaxMs, and never claims another instance's rules' events", async () => {
+    const clock = new FakeClock();
+    const outbox = new MemoryOutbox();
+    outbox.add("a rule no running instance has", 5); // pending for good
+    const times: number[] = [];
+    claimTimes(outbox, times, clock, clock.now());
+    const worker = new WebhookWorker([fast], outbox, new HeldPoster(), () => "sig", clock, silentLogger, { ...OPTS, idlePollMaxMs: 4000 });
+    worker.start();
+    for (let i = 0; i < 60; i++) await clock.advanceAsync(1000);
+    expect(times.slice(0, 8)).toEqual([0, 250, 750, 1750, 3750, 7750, 11750, 15750]);
+    // A minute idle: 19 claims, where a fixed 250 ms poll made 240.
+    expect(times).toHaveLength(19);
+    expect(outbox.pending).toHaveLength(5);
+    await stop(worker, clock);
+  });
+
+  it("wake() claims within pollMs of the last poll, however long the idle wait has grown, and no more often", async () => {
+    const clock = new FakeClock();
+    const outbox = new MemoryOutbox();
+    const poster = new HeldPoster();
+    const times: number[] = [];
+    const start = clock.now();
+    claimTimes(outbox, times, clock, start);
+    const worker = new WebhookWorker([fast], outbox, poster, () => "sig", clock, silentLogger, OPTS);
+    worker.start();
+    for (let i = 0; i < 19; i++) await clock.advanceAsync(1000); // idle: polls 4 s apart now
+    await clock.advanceAsync(800); // 50 ms after the poll at 19,750; the next would be at 23,750
+    const before = times.length;
+    outbox.add(fast.id, 1);
+    for (let i = 0; i < 10; i++) worker.wake(); // a burst of commits
+    await clock.advanceAsync(300);
+    expect(times.slice(before)).toEqual([20_000]); // pollMs after the last poll, once
+    expect(poster.inFlight(fast.origin)).toBe(1);
+    poster.release(fast.origin);
+    await clock.advanceAsync(0);
+    expect(outbox.delivered_).toHaveLength(1);
+    await stop(worker, clock);
+  });
+
+  it("a failed delivery is tried again when due, not after the idle wait", async () => {
+    const clock = new FakeClock();
+    const outbox = new MemoryOutbox();
+    const due = new Map<string, number>();
+    const claim = outbox.claim.bind(outbox);
+    outbox.claim = async (limit, lockMs, ruleIds) => {
+      const held = outbox.pending.filter((e) => (due.get(e.id) ?? 0) > clock.now());
+      outbox.pending = outbox.pending.filter((e) => !held.includes(e));
+      const got = await claim(limit, lockMs, ruleIds);
+      outbox.pending.push(...held);
+      return got;
+    };
+    outbox.failed = async (id: string, _error: string, retryInMs: number | null) => {
+      if (retryInMs === null) return;
+      due.set(id, clock.now() + retryInMs);
+      outbox.pending.push({ id, ruleId: fast.id, key: "/k", kind: "milestone", value: 1, total: 1, online: null, createdAt: "", attempts: 1 });
+    };
+    const attempts: number[] = [];
+    const start = clock.now();
+    const poster: HttpPoster = {
+      post: async () => (attempts.push(clock.now() - start), attempts.length === 1 ? 500 : 200),
+      close: async () => {},
+    };
+    const retryBaseMs = 30_000; // first retry in 15-30 s: long past the idle wait's growth
+    const worker = new WebhookWorker([fast], outbox, poster, () => "sig", clock, silentLogger, { ...OPTS, retryBaseMs, retryMaxMs: 60_000 });
+    outbox.add(fast.id, 1);
+    worker.start();
+    for (let i = 0; i < 400 && outbox.delivered_.length === 0; i++) await clock.advanceAsync(100);
+    expect(attempts).toHaveLength(2);
+    const retryAt = due.values().next().value! - start;
+    expect(attempts[1]).toBeGreaterThanOrEqual(retryAt);
+    expect(attempts[1]).toBeLessThanOrEqual(retryAt + 100); // the test's step
+    await stop(worker, clock);
   });
 });

@@ -11,6 +11,12 @@ import type { WebhookRule } from "./webhook-rules.ts";
 // event id in the payload. An instance claims only events of the rules it
 // runs with, so instances with different WEBHOOK_RULES on one database (a
 // rolling deploy) never take, or give up on, each other's events.
+//
+// Polling: every `pollMs` while there is work, doubling up to `idlePollMaxMs`
+// while claims come back empty (events of rules no instance has may stay
+// pending for good: no reason to ask every 250 ms). `wake()` brings the next
+// poll back to `pollMs` after the last one when this instance may have
+// written an event; the earliest failed delivery gets a poll when it is due.
 
 export interface WebhookWorkerOptions {
   concurrency: number;
@@ -18,7 +24,10 @@ export interface WebhookWorkerOptions {
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** Poll interval while there is work, and the first idle one. */
   pollMs: number;
+  /** Longest interval between idle polls (default 4000 ms): the latest an event written elsewhere waits. */
+  idlePollMaxMs?: number;
   /** How long a claimed event stays locked: longer than one delivery can take. */
   lockMs: number;
 }
@@ -48,11 +57,7 @@ export function signatureHeader(hmac: HmacHex, secret: string, body: string, uni
   return `t=${unixSeconds},v1=${hmac(secret, `${unixSeconds}.${body}`)}`;
 }
 
-export interface WebhookCounts {
-  delivered: number;
-  failedAttempts: number;
-  dead: number;
-}
+export type WebhookCounts = { delivered: number; failedAttempts: number; dead: number };
 
 export class WebhookWorker {
   readonly counts: WebhookCounts = { delivered: 0, failedAttempts: 0, dead: 0 };
@@ -68,12 +73,20 @@ export class WebhookWorker {
   readonly #perOrigin = new Map<string, number>();
   #turn = 0;
   readonly #inFlight = new Set<Promise<void>>();
-  #timer: TimerHandle | null = null;
+  /** The next poll: its timer and when it fires (epoch ms). */
+  #timer: { handle: TimerHandle; due: number } | null = null;
   #stopping = false;
   #polling = false;
+  /** A poll was asked for while one ran: poll again at once after it. */
+  #again = false;
+  /** The next idle interval: doubles while claims come back empty. */
+  #idleMs: number;
+  #lastPollAt = Number.NEGATIVE_INFINITY;
+  /** Deliveries started, ever (whether a claim found anything). */
+  #started = 0;
   /** Started as a pool (start()), rather than run by a caller (deliverDue()). */
   #pool = false;
-  /** Earliest retry of a failure since the last deliverDue() began (epoch ms). */
+  /** Earliest retry of a failure (epoch ms): since the last deliverDue() began, or, in the pool, not yet due. */
   #retryAt: number | null = null;
 
   constructor(rules: readonly WebhookRule[], outbox: Outbox, http: HttpPoster, hmac: HmacHex, clock: Clock, log: Logger, opts: WebhookWorkerOptions) {
@@ -85,16 +98,24 @@ export class WebhookWorker {
     this.#clock = clock;
     this.#log = log;
     this.#opts = opts;
+    this.#idleMs = opts.pollMs;
   }
 
   get inFlight(): number {
     return this.#inFlight.size;
   }
 
-  /** The pool (Node, Bun, Deno): polls the outbox every `pollMs`, and at once whenever a slot frees up. */
+  /** The pool (Node, Bun, Deno): polls the outbox (see the header for when), and at once whenever a slot frees up. */
   start(): void {
     this.#pool = true;
     this.#schedule(0);
+  }
+
+  /** This instance may just have written an event: poll `pollMs` after the last poll at the latest, and stop backing off. */
+  wake(): void {
+    if (!this.#pool || this.#stopping) return;
+    this.#idleMs = this.#opts.pollMs;
+    this.#schedule(Math.max(0, this.#lastPollAt + this.#opts.pollMs - this.#clock.now()));
   }
 
   /**
@@ -117,30 +138,53 @@ export class WebhookWorker {
   /** Stops claiming, then waits for deliveries in flight until `deadlineMs` from now. */
   async stop(deadlineMs: number): Promise<void> {
     this.#stopping = true;
-    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer.handle);
     this.#timer = null;
     const all = Promise.all([...this.#inFlight]).then(() => undefined);
     await Promise.race([all, new Promise<void>((r) => this.#clock.setTimeout(r, deadlineMs))]);
   }
 
+  /** Polls in `ms`, unless a poll is due sooner already. */
   #schedule(ms: number): void {
-    if (this.#stopping || this.#timer !== null) return;
-    this.#timer = this.#clock.setTimeout(() => {
+    if (this.#stopping) return;
+    const due = this.#clock.now() + ms;
+    if (this.#timer !== null) {
+      if (this.#timer.due <= due) return;
+      this.#clock.clearTimeout(this.#timer.handle);
+    }
+    const handle = this.#clock.setTimeout(() => {
       this.#timer = null;
       void this.#poll();
     }, ms);
+    this.#timer = { handle, due };
   }
 
   async #poll(): Promise<void> {
-    if (this.#stopping || this.#polling) return;
+    if (this.#stopping) return;
+    if (this.#polling) {
+      this.#again = true;
+      return;
+    }
     this.#polling = true;
-    let more = false;
+    this.#lastPollAt = this.#clock.now();
+    const started = this.#started;
+    let full = 0;
     try {
-      more = (await this.#claim()) > 0;
+      full = await this.#claim();
     } finally {
       this.#polling = false;
     }
-    this.#schedule(more ? 0 : this.#opts.pollMs);
+    if (full > 0 || this.#again) {
+      this.#again = false;
+      return this.#schedule(0);
+    }
+    let wait = this.#idleMs;
+    if (this.#started > started || this.#inFlight.size > 0) wait = this.#idleMs = this.#opts.pollMs;
+    else this.#idleMs = Math.min(wait * 2, Math.max(this.#opts.pollMs, this.#opts.idlePollMaxMs ?? 4000));
+    // The earliest known retry, however long the idle wait has grown (later ones: within idlePollMaxMs).
+    const now = this.#clock.now();
+    if (this.#retryAt !== null && this.#retryAt <= now) this.#retryAt = null;
+    this.#schedule(this.#retryAt === null ? wait : Math.min(wait, this.#retryAt - now));
   }
 
   /** Claims what the free slots allow, per receiver, and starts delivering; returns how many were claimed when a claim came back full (more may be due), else 0. */
@@ -170,6 +214,7 @@ export class WebhookWorker {
   }
 
   #start(e: OutboxEvent): void {
+    this.#started++;
     const rule = this.#rules.get(e.ruleId);
     const origin = rule?.origin ?? "";
     this.#perOrigin.set(origin, (this.#perOrigin.get(origin) ?? 0) + 1);

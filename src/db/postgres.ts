@@ -1,11 +1,10 @@
 import postgres from "postgres";
 import { drizzle } from "drizzle-orm/postgres-js";
-import { migrate } from "drizzle-orm/postgres-js/migrator";
 import type { Clock, Logger } from "../core/ports.ts";
 import { Semaphore } from "../core/semaphore.ts";
 import { StoreUnavailableError } from "../core/errors.ts";
 import type { SQL } from "drizzle-orm";
-import { MIGRATIONS_FOLDER } from "./migrations.ts";
+import { migrateBundled } from "./postgres-migrate.ts";
 import { createSqlStore, type SqlStore } from "./store.ts";
 
 export interface PoolOptions {
@@ -29,19 +28,16 @@ function asUnavailable(err: unknown): unknown {
   return err;
 }
 
-// Any constant works; it only has to be the same in every instance.
-const MIGRATION_LOCK = 0x68656164;
-
 /**
- * Runs migrations on one dedicated connection holding an advisory lock, so
- * instances starting together do not race to create the same tables.
+ * Runs the bundled migrations (src/db/postgres-migrations.gen.ts: no files
+ * read at run time, so a single binary can migrate) on one dedicated
+ * connection, in one transaction holding an advisory lock, so instances and
+ * Durable Objects starting together take turns (hyperdrive.ts).
  */
 async function migrateLocked(url: string, opts: PoolOptions, log: Logger): Promise<void> {
   const client = postgres(url, { max: 1, connect_timeout: opts.connectTimeoutS, onnotice: () => {} });
   try {
-    await client`select pg_advisory_lock(${MIGRATION_LOCK})`;
-    await migrate(drizzle({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
-    await client`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+    await migrateBundled(client);
     log.debug("migrations applied");
   } finally {
     await client.end({ timeout: 5 });

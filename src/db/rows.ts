@@ -2,7 +2,7 @@ import type { OutboxEvent } from "../core/ports.ts";
 
 export type Row = Record<string, unknown>;
 
-/** postgres.js returns an array of rows, PGlite and Durable Object SQLite `{ rows }`. */
+/** postgres.js returns an array of rows; some drivers return `{ rows }`. */
 export function rowsOf(result: unknown): Row[] {
   if (Array.isArray(result)) return result as Row[];
   const rows = (result as { rows?: unknown }).rows;

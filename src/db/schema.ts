@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { bigint, boolean, index, integer, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 // DESIGN.md §3. Totals are bigint in SQL and read as JS numbers: exact up to
@@ -60,7 +61,13 @@ export const webhookOutbox = pgTable(
     lastError: text("last_error"),
     deliveredAt: timestamp("delivered_at", { withTimezone: true }),
   },
-  (t) => [index("webhook_outbox_due").on(t.status, t.dueAt)],
+  (t) => [
+    // Pending events are claimed by rule (db/outbox.ts): events of rules no running instance has may
+    // stay pending for good, and no claim may scan them. The other index covers only settled events
+    // (the dashboard's recent dead), so the planner cannot walk pending ones by time and filter by rule.
+    index("webhook_outbox_claim").on(t.ruleId, t.dueAt).where(sql`${t.status} = 'pending'`),
+    index("webhook_outbox_settled").on(t.status, t.dueAt).where(sql`${t.status} <> 'pending'`),
+  ],
 );
 
 /** Online-threshold rules: armed until they fire, re-armed below the hysteresis line. */

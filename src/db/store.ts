@@ -5,10 +5,10 @@ import { sqlOutbox } from "./outbox.ts";
 import { rowsOf } from "./rows.ts";
 import { counters, settings, visitsPerMinute } from "./schema.ts";
 
-// One set of queries for every PostgreSQL driver (PGlite, postgres.js). Each
+// One set of queries for PostgreSQL (postgres.js, on a server or through Hyperdrive). Each
 // method is a single statement, so no transaction round trips are needed.
 
-/** What both Drizzle databases (pglite, postgres-js) offer; their results differ in shape. */
+/** What a Drizzle PostgreSQL database offers (postgres.js directly, or through Hyperdrive). */
 export interface SqlExecutor {
   execute(query: SQL): PromiseLike<unknown>;
 }
@@ -159,7 +159,8 @@ export function createSqlStore(db: SqlExecutor, close: () => Promise<void>, opts
 
     async top(limit) {
       const rows = rowsOf(
-        await db.execute(sql`select key, total::text as total from ${counters} order by total desc, key limit ${limit}::int`),
+        // Ordered by the column, not the text alias of the same name (which would put 9 above 10).
+        await db.execute(sql`select key, total::text as total from ${counters} order by ${counters.total} desc, key limit ${limit}::int`),
       );
       return rows.map((r) => ({ key: String(r.key), total: Number(r.total) }));
     },

@@ -3,6 +3,7 @@ import { validateKey } from "../core/keys.ts";
 import type { RateLimiter } from "../core/rate-limiter.ts";
 import type { SocketCaps } from "../core/socket-caps.ts";
 import { clientAddress, type AddressRules } from "../core/address.ts";
+import { originAllowed, type RefusedOrigins } from "../core/origins.ts";
 import { hasBearerToken } from "./auth.ts";
 import { handshakeProblem } from "./handshake.ts";
 import { strictQuery } from "./params.ts";
@@ -35,7 +36,10 @@ export interface AdmissionRules extends AddressRules {
   limiter: RateLimiter;
   /** Socket caps; absent where the platform owns them (Workers: the key's object checks its own). */
   caps?: SocketCaps;
+  /** ALLOWED_ORIGINS: "*", or origins and "self" (core/origins.ts). */
   allowedOrigins: "*" | readonly string[];
+  /** Remembers refused origins for the dashboard (createApp supplies one when absent). */
+  refusedOrigins?: RefusedOrigins;
   /** Requests bearing the admin token are not rate limited. */
   adminToken?: string;
   now(): number;
@@ -75,8 +79,9 @@ export function admit(req: UpgradeRequest, peerAddress: string | undefined, rule
   }
   const origin = req.header("origin");
   // Browsers always send Origin on a WebSocket; a client without one is not a browser page and could forge any header anyway.
-  if (origin && rules.allowedOrigins !== "*" && !rules.allowedOrigins.includes(origin)) {
-    return refuse(403, "origin_not_allowed", `origin ${origin} may not open this counter`);
+  if (origin && !originAllowed(origin, req.header("host"), rules.allowedOrigins)) {
+    rules.refusedOrigins?.record(origin, rules.now());
+    return refuse(403, "origin_not_allowed", `origin ${origin} may not open this counter; the server's ALLOWED_ORIGINS must list it`);
   }
   const full = rules.caps?.check(address);
   if (full) {

@@ -12,6 +12,7 @@ import type { TextSchema } from "../core/schemas.ts";
 function failure(issues: readonly v.BaseIssue<unknown>[]): { error: string; message: string } {
   const issue = issues[0];
   const name = issue?.path?.map((p) => String(p.key)).join(".");
+  if (name && issue?.input === undefined) return { error: "bad_request", message: `${name} is required` };
   return { error: "bad_request", message: name ? `${name}: ${issue?.message}` : (issue?.message ?? "bad request") };
 }
 
@@ -47,6 +48,11 @@ export function query<S extends Record<string, TextSchema<unknown>>>(shape: S) {
 /** Validates a JSON body against `schema`; a body that is not JSON is a 400 too. */
 export function jsonBody<S extends v.GenericSchema>(schema: S, example: string) {
   return vValidator("json", schema, (result, c) => {
-    if (!result.success) return c.json({ ...failure(result.issues), message: `body must be JSON such as ${example}: ${failure(result.issues).message}` }, 400);
+    if (result.success) return;
+    // Hono reads a body as JSON only when it says it is; anything else arrives here as {}.
+    if (!/^application\/([a-z.-]+\+)?json\b/i.test(c.req.header("content-type") ?? "")) {
+      return c.json({ error: "bad_request", message: `send the body as JSON, such as ${example}, with Content-Type: application/json` }, 400);
+    }
+    return c.json({ error: "bad_request", message: `body must be JSON such as ${example}: ${failure(result.issues).message}` }, 400);
   });
 }

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     ...nodeParts(),
     // In-process fan-out is Bun's topic publish (bun-ws.ts), wired to the server once it exists.
     fanout: sockets.fanout,
-    poster: fetchPoster(config.webhooks),
+    poster: () => fetchPoster(config.webhooks),
     peerAddress: (c: Context) => (c.env as BunServer | undefined)?.requestIP(c.req.raw)?.address,
     // hono/bun resolves `root` against the working directory, so make it relative to it.
     staticFiles: serveStatic({ root: relative(process.cwd(), PUBLIC_DIR) || "." }),

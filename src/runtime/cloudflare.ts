@@ -7,12 +7,13 @@
 // https://developers.cloudflare.com/workers/static-assets/routing/worker-script/
 //
 // Per isolate (approximate, since Cloudflare runs many): the per-address rate
-// limiter and /metrics. Per object, that is per key: the socket caps.
+// limiter, /metrics and the refused origins the dashboard lists. Per object, that is per key: the socket caps.
 import type * as CF from "@cloudflare/workers-types/index.ts";
 import { createApp, type HeadcountApp } from "../app.ts";
 import { parseConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import { Counter, Gauge, Registry } from "../core/metrics.ts";
+import { RefusedOrigins } from "../core/origins.ts";
 import { RateLimiter } from "../core/rate-limiter.ts";
 import { isVisitUpgrade } from "../routes/admission.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
@@ -46,12 +47,14 @@ function build(env: WorkerEnv): NonNullable<typeof built> {
     metrics: () => registry.render(),
     staticFiles: assets(env),
     // No caps here: they are the key's object's (cloudflare-room.ts).
-    limits: { limiter, allowedOrigins: config.allowedOrigins, trustProxyHeader: config.proxy.header,
+    limits: { limiter, allowedOrigins: config.allowedOrigins, refusedOrigins: new RefusedOrigins(50, "isolate"), trustProxyHeader: config.proxy.header,
       trustProxyHops: config.proxy.hops,
       ipv6PrefixBits: config.limits.ipv6Prefix, adminToken: config.adminToken, now: () => Date.now() },
     peerAddress: (c) => peerAddress((n) => c.req.header(n)),
-    // In production the client is never loopback: without ADMIN_TOKEN the data is for `wrangler dev` on this machine only.
-    isLocal: (c) => /^(127\.|::1$)/.test(c.req.header("cf-connecting-ip") ?? "") && new URL(c.req.url).hostname.match(/^(localhost|127\.0\.0\.1)$/) !== null,
+    // In production the client is never loopback: without ADMIN_TOKEN the data is for `wrangler dev` on this machine only,
+    // and not through a proxy (wrangler dev passes a client's forwarding headers on; it sets only CF-Connecting-IP).
+    isLocal: (c) => /^(127\.|::1$)/.test(c.req.header("cf-connecting-ip") ?? "") && new URL(c.req.url).hostname.match(/^(localhost|127\.0\.0\.1)$/) !== null
+      && ["forwarded", "x-forwarded-for", "x-real-ip", "true-client-ip"].every((h) => c.req.header(h) === undefined),
     corsOrigins: config.corsOrigins,
     log,
   });

@@ -8,7 +8,7 @@ describe("denoPermissions", () => {
     expect(denoPermissions({}, ROOT)).toEqual({
       flags: [
         "--allow-net=127.0.0.1:8080",
-        "--allow-read=/srv/headcount/public,/srv/headcount/drizzle,/srv/headcount/node_modules," + process.cwd() + "/data",
+        "--allow-read=/srv/headcount/public,/srv/headcount/node_modules," + process.cwd() + "/data",
         "--allow-env",
         "--allow-write=" + process.cwd() + "/data",
       ],
@@ -23,7 +23,7 @@ describe("denoPermissions", () => {
     );
     expect(flags).toEqual([
       "--allow-net=0.0.0.0,db.internal:6543",
-      "--allow-read=/srv/headcount/public,/srv/headcount/drizzle,/srv/headcount/node_modules",
+      "--allow-read=/srv/headcount/public,/srv/headcount/node_modules",
       "--allow-env",
     ]);
   });

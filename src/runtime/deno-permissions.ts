@@ -7,16 +7,15 @@
 // fixed in deno.json. It only prints flags; deno.ts does all the checking.
 //
 //   net    the listen address, and the PostgreSQL host(s) when DATABASE_URL is set
-//   read   public/, drizzle/, node_modules/ (PGlite's wasm and data files), and the data dir
-//   write  the data dir (embedded store only)
+//   read   public/, node_modules/, and the data dir
+//   write  the data dir (embedded store only: headcount.db, its -wal, headcount.pid)
 //   env    all of it: Deno.env.toObject() needs it, and postgres.js reads PG* variables
 //
-// Not needed, found by running without them: --allow-sys, --allow-ffi (PGlite is
-// wasm) and --allow-run. Without --allow-run, process.kill(pid, 0) cannot tell
-// whether a lock's owner is alive, so the data-dir lock then refuses rather than
-// takes over a lock a crashed process left (see data-dir-lock.ts). Deno asks for
-// --allow-all to read /proc/self/limits, so fd-limit.ts finds no open-file
-// limit and MAX_SOCKETS defaults to 10000 unless set.
+// Not needed, found by running without them: --allow-sys, --allow-ffi
+// (node:sqlite is built into Deno) and --allow-run (the data directory's lock
+// is SQLite's own file lock, which dies with its process: nothing to check).
+// Deno asks for --allow-all to read /proc/self/limits, so the task passes
+// `ulimit -n` in HEADCOUNT_OPEN_FILE_LIMIT (fd-limit.ts).
 
 import { isAbsolute, join, resolve } from "node:path";
 
@@ -56,7 +55,7 @@ export function denoPermissions(env: Env, root: string): DenoPermissions {
   // PORT=0 takes whatever port the kernel picks, which is unknown here: grant
   // the host, so the server can listen again on that port (src/runtime/deno.ts).
   const net = [port === "0" ? hostPort(host, "").replace(/:$/, "") : hostPort(host, port)];
-  const read = ["public", "drizzle", "node_modules"].map((dir) => join(root, dir));
+  const read = ["public", "node_modules"].map((dir) => join(root, dir));
   const write: string[] = [];
   const databaseUrl = set(env.DATABASE_URL);
   if (databaseUrl) {

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const headcount = await startHeadcount(config, log, {
     ...nodeParts(Number.isInteger(limit) && limit > 0 ? limit : undefined),
     fanout: loopFanout,
-    poster: fetchPoster(config.webhooks),
+    poster: () => fetchPoster(config.webhooks),
     peerAddress: (c) => (c.env as Deno.ServeHandlerInfo | undefined)?.remoteAddr.hostname,
     // hono/deno resolves `root` against the working directory, so make it relative to it.
     staticFiles: serveStatic({ root: relative(Deno.cwd(), PUBLIC_DIR) || "." }),

@@ -24,15 +24,15 @@ export function openFileCount(): number | undefined {
 
 /**
  * MAX_SOCKETS when unset: below the open-file limit, less the descriptors
- * already open when it is computed (boot calls it after opening the store:
- * PGlite alone holds ~100 files), with room for the database pool, the
+ * already open when it is computed (after the store has opened), with room
+ * for the database pool, the
  * listening socket, logs, health checks and upgrades in flight (5%, at least
  * 64 descriptors).
  */
 export function defaultMaxSockets(limit: number | undefined, inUse: number | undefined = openFileCount()): number {
   if (limit === undefined) return 10_000;
-  // Where /proc/self/fd cannot be read (Deno without --allow-all), assume what
-  // PGlite and the runtime hold at start-up, measured at 64-107.
+  // Where /proc/self/fd cannot be read (Deno without --allow-all), assume a
+  // generous figure for what the runtime and the store hold at start-up.
   return Math.max(16, limit - (inUse ?? UNKNOWN_IN_USE) - Math.max(64, Math.ceil(limit * 0.05)));
 }
 

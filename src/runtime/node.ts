@@ -14,7 +14,6 @@ import { checkClusterConfig, runPrimary } from "./node-cluster.ts";
 import { createNodeServer } from "./node-http.ts";
 import { createNodeSockets, nodeFanout } from "./node-ws.ts";
 import { handleStopSignals } from "./signals.ts";
-import { undiciPoster } from "./undici-poster.ts";
 
 const write = (line: string) => process.stdout.write(line + "\n");
 
@@ -26,7 +25,7 @@ async function main(): Promise<void> {
   const headcount = await startHeadcount(config, log, {
     ...nodeParts(),
     fanout: nodeFanout,
-    poster: undiciPoster(config.webhooks),
+    poster: async () => (await import("./undici-poster.ts")).undiciPoster(config.webhooks),
     peerAddress: (c) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
     staticFiles: serveStatic({ root: PUBLIC_DIR }),
   });

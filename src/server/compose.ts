@@ -24,7 +24,8 @@ import { startWebhooks } from "./webhooks.ts";
 /** What a runtime brings: how it fans out, posts, signs, and what it knows about itself. */
 export interface RuntimeParts {
   fanout: Fanout;
-  poster: HttpPoster;
+  /** Outbound HTTP for webhooks, made only when WEBHOOK_RULES has rules (Node's undici pools cost memory). */
+  poster(): HttpPoster | Promise<HttpPoster>;
   clock: Clock;
   signer(secret: string): Signer;
   hmac: HmacHex;
@@ -42,7 +43,7 @@ export interface Headcount {
   bind: BindVisit;
   hub: Hub;
   caps: SocketCaps;
-  storeKind: "embedded" | "postgres";
+  storeKind: "sqlite" | "postgres";
   /** Graceful shutdown; resolves with the exit code. */
   shutdown(stopListening: () => void, socketsClosed: () => Promise<void>): Promise<number>;
   /** Closes the store at once (start-up failed after it opened). */
@@ -56,7 +57,13 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
   const registry = new Registry();
   const hub = new Hub(
     { store, fanout: parts.fanout, clock: parts.clock, signer: parts.signer(secret), log, metrics: hubMetrics(registry) },
-    { ...config, messageBurst: config.messageRate.burst, messagePerSec: config.messageRate.perSec },
+    {
+      ...config,
+      messageBurst: config.messageRate.burst,
+      messagePerSec: config.messageRate.perSec,
+      // The SQLite file commits (and fsyncs) synchronously: gather visits for a millisecond (core/batcher.ts).
+      commitGatherMs: opened.kind === "sqlite" ? 1 : 0,
+    },
   );
   const webhooks = await startWebhooks(config.webhooks, hub, store, { poster: parts.poster, hmac: parts.hmac, clock: parts.clock, log, registry });
   const caps = new SocketCaps(config.maxSockets ?? parts.defaultMaxSockets(), config.maxSocketsPerIp);

@@ -1,13 +1,11 @@
-import { join } from "node:path";
 import type { Config } from "../core/config.ts";
 import type { Bus, Clock, Logger } from "../core/ports.ts";
 import type { Semaphore } from "../core/semaphore.ts";
 import type { SqlStore } from "../db/store.ts";
-import { lockDataDir } from "../runtime/data-dir-lock.ts";
 
 // Store selection (DESIGN.md §6): PostgreSQL when DATABASE_URL is set, else
-// the embedded store in DATA_DIR. Each is imported only when chosen, so a
-// server carries one driver.
+// the embedded SQLite file in DATA_DIR. Each is imported only when chosen, so
+// a server loads one driver.
 
 /** PostgreSQL's extras: the pool's gauges and the bus between instances on the same database. */
 export interface SharedDatabase {
@@ -16,7 +14,7 @@ export interface SharedDatabase {
 }
 
 export type OpenedStore =
-  | { kind: "embedded"; store: SqlStore; postgres?: undefined }
+  | { kind: "sqlite"; store: SqlStore; postgres?: undefined }
   | { kind: "postgres"; store: SqlStore; postgres: SharedDatabase };
 
 export async function openStore(config: Config, log: Logger, clock: Clock): Promise<OpenedStore> {
@@ -27,21 +25,7 @@ export async function openStore(config: Config, log: Logger, clock: Clock): Prom
     const bus = () => createPgBus(url, store.sql, log, { connectTimeoutS: config.pg.connectTimeoutS });
     return { kind: "postgres", store, postgres: { pool: store.pool, bus } };
   }
-  const release = lockDataDir(config.dataDir);
-  try {
-    const { openPglite } = await import("../db/pglite.ts");
-    const store = await openPglite(join(config.dataDir, "pgdata"));
-    const close = store.close;
-    store.close = async () => {
-      try {
-        await close();
-      } finally {
-        release();
-      }
-    };
-    return { kind: "embedded", store };
-  } catch (err) {
-    release();
-    throw err;
-  }
+  // The file is locked for this process until it closes (src/db/sqlite/file-lock.ts): a second server is refused.
+  const { openSqliteFile } = await import("../db/sqlite/file.ts");
+  return { kind: "sqlite", store: await openSqliteFile(config.dataDir, { rules: config.webhooks.rules }) };
 }

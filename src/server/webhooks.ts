@@ -3,6 +3,7 @@ import type { Hub } from "../core/hub.ts";
 import { Counter, Gauge, type Registry } from "../core/metrics.ts";
 import type { Clock, HttpPoster, Logger, Outbox } from "../core/ports.ts";
 import { OnlineTrigger } from "../core/webhook-trigger.ts";
+import { isMilestoneRule, ruleMatches } from "../core/webhook-rules.ts";
 import { WebhookWorker, type HmacHex } from "../core/webhook-worker.ts";
 import type { WebhookSummary } from "../routes/insights.ts";
 
@@ -26,26 +27,34 @@ export async function startWebhooks(
   config: Config["webhooks"],
   hub: Hub,
   store: WebhookStore,
-  deps: { poster: HttpPoster; hmac: HmacHex; clock: Clock; log: Logger; registry: Registry },
+  deps: { poster(): HttpPoster | Promise<HttpPoster>; hmac: HmacHex; clock: Clock; log: Logger; registry: Registry },
 ): Promise<Webhooks> {
   await store.registerWebhookRules(config.rules);
   store.fireMilestones(config.rules);
-  const trigger = new OnlineTrigger(config.rules, store.outbox, deps.log);
-  if (trigger.active) hub.updated.add((room) => trigger.observe(room.key, room.online, room.total));
   if (config.rules.length === 0) {
     return {
       summary: async () => ({ enabled: false, pending: 0, delivered: 0, dead: 0, recentDead: [] }),
       stop: async () => {},
     };
   }
-  const worker = new WebhookWorker(config.rules, store.outbox, deps.poster, deps.hmac, deps.clock, deps.log, {
+  const poster = await deps.poster();
+  const worker = new WebhookWorker(config.rules, store.outbox, poster, deps.hmac, deps.clock, deps.log, {
     concurrency: config.concurrency,
     perOrigin: config.perOrigin,
     maxAttempts: config.maxAttempts,
     retryBaseMs: config.retryBaseMs,
     retryMaxMs: 5 * 60_000,
     pollMs: 250,
+    idlePollMaxMs: 4000,
     lockMs: config.timeoutMs + 5000,
+  });
+  const trigger = new OnlineTrigger(config.rules, store.outbox, deps.log, { onFired: () => worker.wake() });
+  // A key with a milestone rule moved: its increment may have written an event. (Events written
+  // by other instances wait for the worker's idle poll, at most idlePollMaxMs.)
+  const milestoneRules = config.rules.filter(isMilestoneRule);
+  hub.updated.add((room) => {
+    if (trigger.active) trigger.observe(room.key, room.online, room.total);
+    if (milestoneRules.some((rule) => ruleMatches(rule, room.key))) worker.wake();
   });
   worker.start();
   const r = deps.registry;
@@ -60,7 +69,7 @@ export async function startWebhooks(
     },
     async stop(deadlineMs) {
       await worker.stop(deadlineMs);
-      await deps.poster.close().catch(() => {});
+      await poster.close().catch(() => {});
     },
   };
 }

@@ -46,19 +46,12 @@ export const LIFTED_LIMITS: Record<string, string> = {
   RATE_LIMIT_BURST: "1000000",
   RATE_LIMIT_PER_SEC: "1000000",
   MAX_SOCKETS_PER_IP: "1000000",
+  MAX_CONNECTIONS_PER_IP: "1000000",
 };
 
-/**
- * A new, empty embedded data directory. When test/global-setup.ts left a
- * template of an already-initialised store (HEADCOUNT_TEST_TEMPLATE; PGlite's
- * `pgdata/`, whose initdb was the slow part of a first start), it is copied
- * in; without one the directory stays empty and the server creates its store.
- */
+/** A new, empty embedded data directory: the server creates and migrates its SQLite file (milliseconds). */
 export function freshDataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "headcount-test-"));
-  const template = process.env.HEADCOUNT_TEST_TEMPLATE;
-  if (template && existsSync(join(template, "pgdata"))) cpSync(join(template, "pgdata"), join(dir, "pgdata"), { recursive: true });
-  return dir;
+  return mkdtempSync(join(tmpdir(), "headcount-test-"));
 }
 
 /** headcount's command on `runtime` (Deno's permissions follow `env`: PORT, HOST, DATA_DIR, DATABASE_URL). */

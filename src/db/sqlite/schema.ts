@@ -1,10 +1,18 @@
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm/sql/sql";
+import { index } from "drizzle-orm/sqlite-core/indexes";
+import { integer } from "drizzle-orm/sqlite-core/columns/integer";
+import { primaryKey } from "drizzle-orm/sqlite-core/primary-keys";
+import { sqliteTable } from "drizzle-orm/sqlite-core/table";
+import { text } from "drizzle-orm/sqlite-core/columns/text";
 
-// The Durable Object's own SQLite (Workers, DESIGN.md §3): counters, the
-// per-minute history and settings as in schema.ts, in SQLite types. One
-// Durable Object holds one key, so its tables hold that key only. Times are
-// epoch ms.
-// `npx drizzle-kit generate --config drizzle-do.config.ts` writes its migrations into drizzle-do/.
+// The one SQLite schema (DESIGN.md §3): a file in DATA_DIR (file.ts) and each
+// Durable Object's own storage (durable.ts). Same tables as schema.ts, in
+// SQLite types; times are epoch ms. A Durable Object holds one key, so there
+// its tables hold that key only. `npm run db:generate` writes drizzle-sqlite/.
+//
+// Imported by deep path, not "drizzle-orm/sqlite-core": that index loads ~100
+// modules (query builders, dialect) the store never uses, and on Node each
+// module loaded costs ~2 MB of RSS (see src/db/sqlite/render.ts).
 
 export const counters = sqliteTable("counters", {
   key: text("key").primaryKey(),
@@ -23,16 +31,16 @@ export const visitsPerMinute = sqliteTable(
   (t) => [primaryKey({ columns: [t.key, t.minute] })],
 );
 
-/** The resume-token secret when RESUME_SECRET is not set. */
+/** Instance-wide settings (the resume-token secret when RESUME_SECRET is not set). */
 export const settings = sqliteTable("settings", {
   name: text("name").primaryKey(),
   value: text("value").notNull(),
 });
 
 /**
- * Webhook events (issue 7), written in the same transaction as the increment
- * that crossed a milestone (`dedupe` makes each fire once) and delivered from
- * the object's alarm. Times are epoch ms; `id` is a UUID, as on PostgreSQL.
+ * Webhook events, written in the same transaction as the increment that
+ * crossed a milestone (`dedupe` makes each fire once). `id` is a UUID, as on
+ * PostgreSQL.
  */
 export const webhookOutbox = sqliteTable(
   "webhook_outbox",
@@ -53,7 +61,11 @@ export const webhookOutbox = sqliteTable(
     deliveredAt: integer("delivered_at"),
     lastError: text("last_error"),
   },
-  (t) => [index("webhook_outbox_due").on(t.status, t.dueAt)],
+  // Claims look for one rule's pending events (the same indexes as PostgreSQL's, src/db/schema.ts).
+  (t) => [
+    index("webhook_outbox_claim").on(t.ruleId, t.dueAt).where(sql`${t.status} = 'pending'`),
+    index("webhook_outbox_settled").on(t.status, t.dueAt).where(sql`${t.status} <> 'pending'`),
+  ],
 );
 
 /** Online-threshold rules: armed until they fire, re-armed below the hysteresis line. */
