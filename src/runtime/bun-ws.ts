@@ -6,6 +6,7 @@ import { MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
 import { isVisitUpgrade, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
+import { badHostResponse, validHost } from "./host-header.ts";
 import { PingNonces } from "./ping-nonces.ts";
 
 // Bun's WebSocket adapter (https://bun.com/docs/runtime/http/websockets): a
@@ -48,6 +49,19 @@ class BunPeer implements Peer {
   }
 }
 
+/**
+ * Bun.serve's idleTimeout: Bun's one bound on a plain HTTP connection. A
+ * single timer (whole seconds, checked in coarse steps) covers waiting for
+ * the headers, the body, the next request on a kept-alive connection and the
+ * handler's answer (a slower handler is cut), so it is the longer of
+ * HEADERS_TIMEOUT_MS and KEEP_ALIVE_TIMEOUT_MS, rounded up. Bun has no hook
+ * on accepted connections, so no cap per address (README "Plain HTTP").
+ * https://bun.com/docs/runtime/http/server
+ */
+export function bunIdleTimeoutS(http: { headersTimeoutMs: number; keepAliveTimeoutMs: number }): number {
+  return Math.min(255, Math.max(1, Math.ceil(Math.max(http.headersTimeoutMs, http.keepAliveTimeoutMs) / 1000)));
+}
+
 export function createBunSockets(opts: BunSocketOptions) {
   const open = new Set<ServerWebSocket<SocketData>>();
   // The composition needs the fan-out before Bun.serve has returned the server.
@@ -56,6 +70,7 @@ export function createBunSockets(opts: BunSocketOptions) {
 
   /** Bun.serve's fetch: a visit's handshake to app.admit and Bun's upgrade, everything else to the app. */
   const fetch = (app: HeadcountApp) => (req: Request, srv: BunServer): Response | undefined | Promise<Response> => {
+    if (!validHost(req.headers.get("host"))) return badHostResponse();
     if (!isVisitUpgrade(req.url, req.headers.get("upgrade"))) return app.http.fetch(req, srv);
     const decision = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, srv.requestIP(req)?.address);
     if (decision.refused) return decision.refused;

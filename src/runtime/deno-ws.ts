@@ -5,6 +5,7 @@ import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
 import { isVisitUpgrade, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
+import { badHostResponse, validHost } from "./host-header.ts";
 
 // Deno's WebSocket adapter (https://docs.deno.com/api/deno/~/Deno.upgradeWebSocket):
 // a visit's handshake goes to the app's one decision (app.admit); an accepted
@@ -80,6 +81,7 @@ export function createDenoSockets(opts: DenoSocketOptions) {
 
   /** Deno.serve's handler: a visit's handshake to app.admit and Deno's upgrade, everything else to the app. */
   const handler = (app: HeadcountApp, bind: BindVisit) => (req: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
+    if (!validHost(req.headers.get("host"))) return badHostResponse();
     if (!isVisitUpgrade(req.url, req.headers.get("upgrade"))) return app.http.fetch(req, info);
     const decision = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, info.remoteAddr.hostname);
     if (decision.refused) return decision.refused;
