@@ -257,8 +257,8 @@ export interface Handshaken {
 }
 
 /** Opens a WebSocket over raw TCP, checks Sec-WebSocket-Accept and waits for the hello frame. */
-export async function rawHandshake(port: number, path: string, timeoutMs = 5000): Promise<Handshaken> {
-  const conn = await RawConn.open(port);
+export async function rawHandshake(port: number, path: string, timeoutMs = 5000, localAddress?: string): Promise<Handshaken> {
+  const conn = await RawConn.open(port, 5000, localAddress);
   const key = wsKey();
   await conn.write(upgradeRequest(path, { headers: { "Sec-WebSocket-Key": key } }));
   const ok = await conn.until(() => conn.frames.some((f) => f.opcode === Op.text) || conn.ended !== null, timeoutMs);
