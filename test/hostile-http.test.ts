@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { uniqueKey } from "./helpers/env.ts";
+import { anyStoreEnv } from "./helpers/store-env.ts";
 import { closeCodeOf, Op, RawConn, rawHandshake } from "./helpers/raw-ws.ts";
 import { startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 import { sleep } from "./helpers/ws.ts";
@@ -13,7 +14,6 @@ import { sleep } from "./helpers/ws.ts";
 
 const HEADERS_TIMEOUT_MS = 1000;
 const CAP = 20;
-const storeEnv: Record<string, string> = (await postgresAvailable()) ? { DATABASE_URL: TEST_DATABASE_URL } : {};
 
 /**
  * Runtime differences. `frameTooBigAnswers`: answers besides "close 1009"
@@ -87,7 +87,7 @@ describe.each(TARGETS)("hostile HTTP on $runtime", (target) => {
     server = await startServer({
       runtime: target.runtime,
       timeoutMs: 90_000,
-      env: { ...storeEnv, HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS), KEEP_ALIVE_TIMEOUT_MS: "1000", MAX_CONNECTIONS_PER_IP: String(CAP) },
+      env: { ...anyStoreEnv(target.runtime), HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS), KEEP_ALIVE_TIMEOUT_MS: "1000", MAX_CONNECTIONS_PER_IP: String(CAP) },
     });
   });
   afterAll(async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { uniqueKey } from "./helpers/env.ts";
+import { anyStoreEnv } from "./helpers/store-env.ts";
 import { Op, RawConn, upgradeRequest } from "./helpers/raw-ws.ts";
 import { startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 
@@ -13,7 +14,6 @@ import { startServer, type RunningServer, type RuntimeName } from "./helpers/ser
 
 const BURST = 5;
 const SOCKETS_PER_ADDRESS = 3;
-const storeEnv: Record<string, string> = (await postgresAvailable()) ? { DATABASE_URL: TEST_DATABASE_URL } : {};
 
 /** GET /api/counters/<key> (rate-limited) with an X-Forwarded-For chain; the status. */
 async function apiStatus(s: RunningServer, chain: string | null): Promise<number> {
@@ -39,7 +39,7 @@ describe.each(["node", "bun", "deno", "worker"] as RuntimeName[])("proxy chains 
       runtime,
       timeoutMs: 90_000,
       env: {
-        ...storeEnv,
+        ...anyStoreEnv(runtime),
         TRUST_PROXY_HEADER: "x-forwarded-for",
         TRUST_PROXY_HOPS: "2",
         IPV6_PREFIX: "64",

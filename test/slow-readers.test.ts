@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { uniqueKey } from "./helpers/env.ts";
+import { anyStoreEnv } from "./helpers/store-env.ts";
 import { frame, Op, openNonReaders, RawConn, rawHandshake, type NonReaders } from "./helpers/raw-ws.ts";
 import { startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 import { sleep, TestSocket } from "./helpers/ws.ts";
@@ -14,13 +15,11 @@ import { sleep, TestSocket } from "./helpers/ws.ts";
 // The non-readers come from test/helpers/non-readers.ts (a tiny receive
 // buffer and a 536-byte MSS, so the kernel holds a few KiB per socket, not
 // the megabyte it autotunes to on loopback): what the server buffers itself
-// shows in seconds. The store does not matter here: PostgreSQL when it is up,
-// else the embedded one.
+// shows in seconds. The store does not matter here (test/helpers/store-env.ts).
 
 const MAX_BUFFERED = 65_536;
 const NON_READERS = 300;
 const WATCHERS = 3;
-const storeEnv: Record<string, string> = (await postgresAvailable()) ? { DATABASE_URL: TEST_DATABASE_URL } : {};
 
 /** The server's resident memory in MiB (/proc/<pid>/status). */
 function rssMiB(pid: number): number {
@@ -71,7 +70,7 @@ describe.each(TARGETS)("slow readers on $runtime", (target) => {
       runtime: target.runtime,
       timeoutMs: 60_000,
       // Only the buffer bound acts on the non-readers: the heartbeat is far away.
-      env: { ...storeEnv, MAX_BUFFERED_BYTES: String(MAX_BUFFERED), BROADCAST_INTERVAL_MS: "1", HEARTBEAT_TIMEOUT_MS: "600000" },
+      env: { ...anyStoreEnv(target.runtime), MAX_BUFFERED_BYTES: String(MAX_BUFFERED), BROADCAST_INTERVAL_MS: "1", HEARTBEAT_TIMEOUT_MS: "600000" },
     });
   });
   afterAll(async () => {
@@ -143,7 +142,7 @@ describe.each(TARGETS)("slow readers on $runtime", (target) => {
 describe.each(TARGETS)("heartbeat on $runtime", (target) => {
   let server: RunningServer;
   beforeAll(async () => {
-    server = await startServer({ runtime: target.runtime, timeoutMs: 60_000, env: { ...storeEnv, HEARTBEAT_TIMEOUT_MS: "1000" } });
+    server = await startServer({ runtime: target.runtime, timeoutMs: 60_000, env: { ...anyStoreEnv(target.runtime), HEARTBEAT_TIMEOUT_MS: "1000" } });
   });
   afterAll(async () => {
     await server?.stop();
