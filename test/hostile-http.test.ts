@@ -176,11 +176,11 @@ describe.each(TARGETS)("hostile HTTP on $runtime", (target) => {
     });
 
     it("a frame claiming 1 GiB is refused once its header is read (1009, or the runtime drops the connection at its own limit)", async () => {
-      const r = await send((i) => (i === 0 ? header(Op.text, true, 2n ** 30n) : Buffer.alloc(0)), 64);
+      const r = await send((i) => (i === 0 ? header(Op.text, true, 2n ** 30n) : Buffer.alloc(0)), 128);
       console.log(`${target.runtime}: 1 GiB frame -> ${r.answer} after ${r.sentMiB} MiB sent`);
       expect(["close 1009", ...(target.frameTooBigAnswers ?? [])]).toContain(r.answer);
-      // Nothing of it is kept (Bun reads the rest and drops it; the others stop reading).
-      if (target.runtime !== "worker") expect(r.rssGrowth).toBeLessThan(32);
+      // Nothing of it is kept (Bun reads the rest and drops it; the others stop reading): far less than the 128 MiB a buffering server would hold.
+      if (target.runtime !== "worker") expect(r.rssGrowth).toBeLessThan(64);
       await healthy();
     });
 

@@ -18,7 +18,7 @@ import { sleep, TestSocket } from "./helpers/ws.ts";
 // shows in seconds. The store does not matter here (test/helpers/store-env.ts).
 
 const MAX_BUFFERED = 65_536;
-const NON_READERS = 300;
+const NON_READERS = 200;
 const WATCHERS = 3;
 
 /** The server's resident memory in MiB (/proc/<pid>/status). */
@@ -101,7 +101,7 @@ describe.each(TARGETS)("slow readers on $runtime", (target) => {
     try {
       // On Node and Bun every non-reader is cut. On Deno the server stops writing to them (they stay
       // connected: see below), so there it runs for as many visits as cut every non-reader elsewhere.
-      const enough = () => (target.tcpStaysOpen ? visits >= 3000 : nonReaders!.status.cut === NON_READERS);
+      const enough = () => (target.tcpStaysOpen ? visits >= 2000 : nonReaders!.status.cut === NON_READERS);
       const deadline = Date.now() + 25_000;
       while (!enough() && Date.now() < deadline) await sleep(250);
       // Keep going a moment after the cut: the watchers must keep up.
@@ -170,8 +170,8 @@ describe.each(TARGETS)("heartbeat on $runtime", (target) => {
     const writer = await writerThatNeverReads(`/ws?key=${encodeURIComponent(key)}`);
     try {
       await reader.sock.until((n) => n.online === 2);
-      // HEARTBEAT_TIMEOUT_MS is 1 s: a socket that answers no ping is gone within about 1.5 s. Allow 6.
-      writerCut = await writer.conn.until(() => writer.conn.ended !== null, 6000);
+      // HEARTBEAT_TIMEOUT_MS is 1 s: a socket that answers no ping is gone within about 1.5 s. Allow 4.
+      writerCut = await writer.conn.until(() => writer.conn.ended !== null, 4000);
       if (!target.heartbeatCountsWrites) {
         expect(writerCut, "the writer that never reads is still open").toBe(true);
         await reader.sock.until((n) => n.online === 1, 5000);
