@@ -138,7 +138,6 @@ export function createBunSockets(opts: BunSocketOptions) {
     drained: async (): Promise<void> => {
       while (open.size > 0) await new Promise((r) => setTimeout(r, 20));
     },
-    stop: () => clearInterval(sweep),
     attach(s: BunServer, b: BindVisit) {
       server = s;
       bind = b;

@@ -9,9 +9,21 @@ import { badHostResponse, validHost } from "./host-header.ts";
 
 // Deno's WebSocket adapter (https://docs.deno.com/api/deno/~/Deno.upgradeWebSocket):
 // a visit's handshake goes to the app's one decision (app.admit); an accepted
-// one is upgraded and bound straight to the engine when it opens. Deno has no
-// frame-size limit to set, so the room closes oversized messages with 1009
-// from the byte length passed to it.
+// one is upgraded and bound straight to the engine when it opens.
+//
+// What Deno's WebSocket (fastwebsockets inside) leaves unbounded, measured in
+// test/hostile-http.test.ts and test/slow-readers.test.ts (README "Deno"):
+// - No frame-size limit can be set: a message reaches the room, which closes
+//   it with 1009, only once Deno holds it whole. A frame is refused at 64 MiB
+//   (the connection dropped, no close frame); a fragmented message is
+//   collected with no limit at all.
+// - bufferedAmount is real (it counts sends the kernel has not taken), so a
+//   slow reader is found and stops getting sends; but close() queues the close
+//   frame behind the sends it never reads, and there is no terminate(): the
+//   socket stays CLOSING and connected (holding its socket-cap slot) until the
+//   client goes away.
+// - idleTimeout's timer restarts on any text, binary or pong frame the client
+//   sends, so the heartbeat proves the client is there, not that it reads.
 
 const encoder = new TextEncoder();
 
@@ -42,6 +54,7 @@ class DenoPeer implements Peer {
   }
   send(text: string): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
+    // Past the bound the reader is not reading: no more sends (the socket stays until its client leaves: see above).
     if (this.#ws.bufferedAmount > this.#maxBuffered) {
       this.#ws.close(CloseCode.policy, "too slow: messages not read");
       return;
@@ -55,7 +68,7 @@ class DenoPeer implements Peer {
 }
 
 export function createDenoSockets(opts: DenoSocketOptions) {
-  // Deno pings every idleTimeout seconds and closes a socket whose pong does not come back in time.
+  // Deno pings a socket quiet for half of idleTimeout and closes it if no pong comes back in the other half.
   const idleTimeout = Math.max(1, Math.ceil(opts.heartbeatTimeoutMs / 1000));
   const open = new Set<WebSocket>();
 
