@@ -147,7 +147,7 @@ describe.each(TARGETS)("hostile HTTP on $runtime", (target) => {
           sent++;
           if (target.runtime !== "worker") peak = Math.max(peak, rss(server.pid));
         }
-        await conn.until(answered, 5000);
+        await conn.until(answered, 2000);
         const close = conn.frames.find((f) => f.opcode === Op.close);
         return { answer: close ? `close ${closeCodeOf(close)}` : (conn.ended ?? "open"), sentMiB: sent, rssGrowth: peak - before };
       } finally {
