@@ -111,6 +111,8 @@ export function createApp(deps: AppDeps): HeadcountApp {
     return c.json({ error: "upgrade_required", message: "this endpoint speaks WebSocket only" }, 426);
   });
 
+  // public/_headers holds Workers assets' header rules (routes/security-headers.ts sends the same here): not a file to serve.
+  app.all("/_headers", (c) => c.notFound());
   if (deps.staticFiles) app.use("/*", deps.staticFiles);
 
   app.notFound((c) => c.json({ error: "not_found", message: `no route for ${c.req.method} ${c.req.path}` }, 404));

@@ -112,7 +112,7 @@ describe.skipIf(!online)(`npm ci --omit=dev && npm start, on the Node at ${NODE}
     expect(minimal.sort()).toEqual([...PROD].sort());
     expect(minimal).not.toContain("typescript");
     expect(Object.keys(manifest.dependencies).sort()).toEqual(
-      ["@hono/node-server", "@hono/valibot-validator", "drizzle-orm", "hono", "postgres", "undici", "valibot", "ws"].sort(),
+      ["@hono/node-server", "@hono/valibot-validator", "drizzle-orm", "hono", "isbot", "postgres", "undici", "valibot", "ws"].sort(),
     );
   });
 

@@ -6,7 +6,7 @@ import { parseConfig } from "../core/config.ts";
 import { createLogger } from "../core/logger.ts";
 import { startHeadcount } from "../server/compose.ts";
 import { bunStatic } from "./bun-static.ts";
-import { createBunSockets, type BunServer } from "./bun-ws.ts";
+import { bunIdleTimeoutS, createBunSockets, type BunServer } from "./bun-ws.ts";
 import { runProcessCommand } from "./commands.ts";
 import { fetchPoster } from "./fetch-poster.ts";
 import { exitOnStartupFailure, nodeParts } from "./process-parts.ts";
@@ -30,7 +30,13 @@ async function main(): Promise<void> {
   });
   let server: BunServer;
   try {
-    server = Bun.serve({ port: config.port, hostname: config.host, fetch: sockets.fetch(headcount.app), websocket: sockets.websocket });
+    server = Bun.serve({
+      port: config.port,
+      hostname: config.host,
+      idleTimeout: bunIdleTimeoutS(config.http),
+      fetch: sockets.fetch(headcount.app),
+      websocket: sockets.websocket,
+    });
   } catch (err) {
     await headcount.abort();
     throw err;

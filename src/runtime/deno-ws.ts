@@ -5,12 +5,25 @@ import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
 import { isVisitUpgrade, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
+import { badHostResponse, validHost } from "./host-header.ts";
 
 // Deno's WebSocket adapter (https://docs.deno.com/api/deno/~/Deno.upgradeWebSocket):
 // a visit's handshake goes to the app's one decision (app.admit); an accepted
-// one is upgraded and bound straight to the engine when it opens. Deno has no
-// frame-size limit to set, so the room closes oversized messages with 1009
-// from the byte length passed to it.
+// one is upgraded and bound straight to the engine when it opens.
+//
+// What Deno's WebSocket (fastwebsockets inside) leaves unbounded, measured in
+// test/hostile-http.test.ts and test/slow-readers.test.ts (README "Deno"):
+// - No frame-size limit can be set: a message reaches the room, which closes
+//   it with 1009, only once Deno holds it whole. A frame is refused at 64 MiB
+//   (the connection dropped, no close frame); a fragmented message is
+//   collected with no limit at all.
+// - bufferedAmount is real (it counts sends the kernel has not taken), so a
+//   slow reader is found and stops getting sends; but close() queues the close
+//   frame behind the sends it never reads, and there is no terminate(): the
+//   socket stays CLOSING and connected (holding its socket-cap slot) until the
+//   client goes away.
+// - idleTimeout's timer restarts on any text, binary or pong frame the client
+//   sends, so the heartbeat proves the client is there, not that it reads.
 
 const encoder = new TextEncoder();
 
@@ -41,6 +54,7 @@ class DenoPeer implements Peer {
   }
   send(text: string): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
+    // Past the bound the reader is not reading: no more sends (the socket stays until its client leaves: see above).
     if (this.#ws.bufferedAmount > this.#maxBuffered) {
       this.#ws.close(CloseCode.policy, "too slow: messages not read");
       return;
@@ -54,7 +68,7 @@ class DenoPeer implements Peer {
 }
 
 export function createDenoSockets(opts: DenoSocketOptions) {
-  // Deno pings every idleTimeout seconds and closes a socket whose pong does not come back in time.
+  // Deno pings a socket quiet for half of idleTimeout and closes it if no pong comes back in the other half.
   const idleTimeout = Math.max(1, Math.ceil(opts.heartbeatTimeoutMs / 1000));
   const open = new Set<WebSocket>();
 
@@ -80,6 +94,7 @@ export function createDenoSockets(opts: DenoSocketOptions) {
 
   /** Deno.serve's handler: a visit's handshake to app.admit and Deno's upgrade, everything else to the app. */
   const handler = (app: HeadcountApp, bind: BindVisit) => (req: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
+    if (!validHost(req.headers.get("host"))) return badHostResponse();
     if (!isVisitUpgrade(req.url, req.headers.get("upgrade"))) return app.http.fetch(req, info);
     const decision = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, info.remoteAddr.hostname);
     if (decision.refused) return decision.refused;

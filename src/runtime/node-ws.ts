@@ -7,6 +7,8 @@ import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
 import { isVisitUpgrade, type UpgradeRequest, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
+import { validHost } from "./host-header.ts";
+import { PingNonces } from "./ping-nonces.ts";
 
 // Node's WebSocket adapter over `ws` (https://github.com/websockets/ws): a
 // visit's handshake goes to the app's one decision (app.admit), an accepted
@@ -20,9 +22,6 @@ export interface NodeSocketOptions {
   /** Unsent bytes a socket may hold; past it the reader is too slow and is cut. */
   maxBufferedBytes: number;
 }
-
-/** A request target's Host must be host[:port] (RFC 9112 §3.2): anything else could steer the URL. */
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
 function header(incoming: IncomingMessage, name: string): string | undefined {
   const v = incoming.headers[name];
@@ -116,14 +115,18 @@ export function createNodeSockets(opts: NodeSocketOptions) {
   const open = new Map<WebSocket, boolean>();
 
   // One timer for all sockets: every half timeout, terminate those that did not
-  // answer the last ping and ping the rest. Only a pong counts: it comes back
-  // behind everything we sent, so it proves the client reads, not just writes.
+  // answer the last ping and ping the rest. Only a pong that echoes this
+  // round's (or the last round's) random payload counts: it comes back behind
+  // everything we sent, so it proves the client reads, not just writes (an
+  // unsolicited pong, which RFC 6455 §5.5.3 allows, proves nothing).
+  const nonces = new PingNonces();
   const sweep = setInterval(() => {
+    const nonce = nonces.next();
     for (const [ws, alive] of open) {
       if (!alive) ws.terminate();
       else {
         open.set(ws, false);
-        ws.ping();
+        ws.ping(nonce);
       }
     }
   }, Math.max(50, Math.floor(opts.heartbeatTimeoutMs / 2)));
@@ -136,7 +139,9 @@ export function createNodeSockets(opts: NodeSocketOptions) {
       const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
       session.message(isBinary ? null : data.toString(), bytes);
     });
-    ws.on("pong", () => open.set(ws, true));
+    ws.on("pong", (data: Buffer) => {
+      if (nonces.answers(data)) open.set(ws, true);
+    });
     ws.on("close", () => {
       open.delete(ws);
       session.close();
@@ -152,7 +157,7 @@ export function createNodeSockets(opts: NodeSocketOptions) {
       const refuse = (status: number, message: string) => void writeResponse(socket, Response.json({ error: "bad_request", message }, { status }));
       // RFC 6455 §4.2.1: the opening handshake is HTTP/1.1 or later.
       if (incoming.httpVersionMajor === 1 && incoming.httpVersionMinor < 1) return refuse(400, "WebSocket needs HTTP/1.1");
-      if (!HOST.test(incoming.headers.host ?? "")) return refuse(400, "the Host header must be host[:port]");
+      if (!incoming.headers.host || !validHost(incoming.headers.host)) return refuse(400, "the Host header must be host[:port]");
       if (!isVisitUpgrade(incoming.url ?? "/", header(incoming, "upgrade"))) {
         let request: Request;
         try {

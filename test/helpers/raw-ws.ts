@@ -1,10 +1,13 @@
-import { connect, type Socket } from "node:net";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import { connect, type Socket } from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
 
 // Raw TCP for tests that send what no well-behaved client would: hand-written
 // HTTP requests and hand-built WebSocket frames (RFC 6455 §5.2), plus a reader
 // for what the server answered (an HTTP status, frames, a close code, or the
-// connection closing). 127.0.0.1 only.
+// connection closing). To 127.0.0.1 only (from any 127.0.0.N).
 
 export const WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -163,9 +166,10 @@ export class RawConn {
     });
   }
 
-  static open(port: number, timeoutMs = 5000): Promise<RawConn> {
+  /** `localAddress` (127.0.0.N: all of 127/8 routes to lo) makes the connection come from another client address. */
+  static open(port: number, timeoutMs = 5000, localAddress?: string): Promise<RawConn> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: "127.0.0.1", noDelay: true });
+      const socket = connect({ port, host: "127.0.0.1", noDelay: true, localAddress });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connect to 127.0.0.1:${port} timed out`));
@@ -253,8 +257,8 @@ export interface Handshaken {
 }
 
 /** Opens a WebSocket over raw TCP, checks Sec-WebSocket-Accept and waits for the hello frame. */
-export async function rawHandshake(port: number, path: string, timeoutMs = 5000): Promise<Handshaken> {
-  const conn = await RawConn.open(port);
+export async function rawHandshake(port: number, path: string, timeoutMs = 5000, localAddress?: string): Promise<Handshaken> {
+  const conn = await RawConn.open(port, 5000, localAddress);
   const key = wsKey();
   await conn.write(upgradeRequest(path, { headers: { "Sec-WebSocket-Key": key } }));
   const ok = await conn.until(() => conn.frames.some((f) => f.opcode === Op.text) || conn.ended !== null, timeoutMs);
@@ -278,4 +282,72 @@ export async function rawHandshake(port: number, path: string, timeoutMs = 5000)
 /** The close code in a server close frame: a number, "none" for an empty payload. */
 export function closeCodeOf(f: ServerFrame): number | "none" {
   return f.payload.byteLength >= 2 ? f.payload.readUInt16BE(0) : "none";
+}
+
+/** What the non-reader helper (test/helpers/non-readers.ts) last reported. */
+export interface NonReaderStatus {
+  ready: number;
+  failed: number;
+  open: number;
+  cut: number;
+}
+
+export interface NonReaders {
+  status: NonReaderStatus;
+  /** Resolves when a report satisfies `pred`; false after `timeoutMs`. */
+  until(pred: (s: NonReaderStatus) => boolean, timeoutMs: number): Promise<boolean>;
+  /** Closes every socket and ends the helper. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Opens `count` WebSockets to `path` that never read after the handshake and
+ * ping now and then (test/helpers/non-readers.ts, run by Bun for the socket
+ * options it needs). Resolves once every handshake has been answered.
+ */
+export async function openNonReaders(port: number, path: string, count: number, pingMs = 300): Promise<NonReaders> {
+  const root = decodeURIComponent(new URL("../..", import.meta.url).pathname);
+  const proc = spawn(join(root, "node_modules", ".bin", "bun"), [join(root, "test", "helpers", "non-readers.ts"), String(port), path, String(count), String(pingMs)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const status: NonReaderStatus = { ready: -1, failed: 0, open: 0, cut: 0 };
+  let waiters: Array<() => void> = [];
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  createInterface({ input: proc.stdout! }).on("line", (line) => {
+    try {
+      Object.assign(status, JSON.parse(line) as Partial<NonReaderStatus>);
+    } catch {
+      return;
+    }
+    if (status.ready >= 0 && status.open === 0 && status.cut === 0) status.open = status.ready;
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  });
+  const until = async (pred: (s: NonReaderStatus) => boolean, timeoutMs: number): Promise<boolean> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(status)) {
+      const left = deadline - Date.now();
+      if (left <= 0 || proc.exitCode !== null) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        waiters.push(() => (clearTimeout(t), resolve()));
+      });
+    }
+    return true;
+  };
+  if (!(await until((s) => s.ready >= 0, 60_000))) {
+    proc.kill("SIGKILL");
+    throw new Error("the non-reader helper did not open its sockets");
+  }
+  return {
+    status,
+    until,
+    stop: async () => {
+      proc.stdin!.end();
+      const t = setTimeout(() => proc.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
 }

@@ -75,3 +75,26 @@ export async function startReceiver(secret?: string): Promise<Receiver> {
   };
   return r;
 }
+
+/**
+ * Answers 200 with a body that never ends, as a broken or hostile receiver
+ * might: 64 KiB chunks as fast as the client reads, until the client goes
+ * away or `cap` bytes have gone. Resolves with the bytes written.
+ */
+export function endlessBody(res: ServerResponse, cap = 256 * 2 ** 20): Promise<number> {
+  const chunk = Buffer.alloc(65_536, 0x61);
+  let written = 0;
+  return new Promise((resolve) => {
+    const done = () => resolve(written);
+    res.once("close", done);
+    res.writeHead(200, { "Content-Type": "text/plain" });
+    const pump = () => {
+      while (written < cap && !res.destroyed) {
+        written += chunk.byteLength;
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+}
