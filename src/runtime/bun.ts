@@ -25,7 +25,8 @@ async function main(): Promise<void> {
     poster: () => fetchPoster(config.webhooks),
     peerAddress: (c: Context) => (c.env as BunServer | undefined)?.requestIP(c.req.raw)?.address,
     staticFiles: bunStatic(), // public/: embedded in the binary, else on disk
-    // Bun closes a connection quiet for idleTimeout (10 s), shorter than an event stream's keep-alive.
+    // Bun.serve's idleTimeout (bunIdleTimeoutS: 10 s by default) would cut an event stream between keep-alives;
+    // a stream has its own bounds (keep-alive writes, the slow-reader cut, the socket caps).
     longLived: (c: Context) => (c.env as BunServer).timeout(c.req.raw, 0),
   });
   let server: BunServer;
