@@ -339,6 +339,27 @@ describe("Hub: coalesced broadcast", () => {
   });
 });
 
+describe("Hub: a visit without a socket (the pixel)", () => {
+  it("commits like any visit, shows the new total to the key's watchers, is never online and makes no room", async () => {
+    const { hub, join, quiet, store } = setup({ "/": 10, "/quiet": 0 });
+    const a = join("/");
+    await quiet();
+    const committed = await hub.count("/");
+    expect(committed).toEqual({ key: "/", total: 12, visitor: 12 });
+    await quiet();
+    expect(counts(a.peer).at(-1)).toMatchObject({ total: 12, online: 1 });
+    expect(await hub.count("/quiet")).toMatchObject({ total: 1 });
+    expect(hub.room("/quiet")).toBeUndefined();
+    expect(store.calls.flatMap((c) => Object.entries(c))).toEqual([["/", 1], ["/", 1], ["/quiet", 1]]);
+  });
+
+  it("is refused while the hub drains", async () => {
+    const { hub } = setup();
+    await hub.drain();
+    await expect(hub.count("/")).rejects.toThrow(/shutting down/);
+  });
+});
+
 describe("Hub: resume tokens", () => {
   async function firstVisit() {
     const env = setup({ "/": 41, "/b": 0 });
