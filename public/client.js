@@ -12,8 +12,8 @@ const PING_MS = 25_000;
 const SILENCE_MS = 60_000;
 // 1008 means the server objects to us (rate, origin); hammering makes it worse.
 const POLICY_MIN_MS = 30_000;
-// WebSockets that fail this many times in a row without opening: the network blocks them, use the event stream.
-const WS_FAILURES_BEFORE_SSE = 2;
+// Connections that end this many times in a row before their hello: the network blocks the transport, use the other.
+const FAILURES_BEFORE_SWITCH = 2;
 // On the event stream, try a WebSocket again this often (the page may have moved to a better network).
 const WS_RETRY_MS = 5 * 60_000;
 // An event stream carries no pings and a quiet key sends nothing: only this long a silence means a dead stream
@@ -99,17 +99,18 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
     seq = null;
     armSilence();
     conn.onopen = () => {
-      transports.opened();
       if (conn.transport === "websocket") pingTimer = setInterval(() => conn.send('{"type":"ping"}'), PING_MS);
     };
     conn.onmessage = (data) => {
       armSilence();
       receive(data);
     };
-    conn.onclose = ({ code, reason, opened }) => {
+    conn.onclose = ({ code, reason }) => {
+      // Closed before its hello: the network may not carry this transport (a proxy may refuse it, or accept it and
+      // then hold it). Switched: the other's first try need not wait out this one's backoff.
+      const failed = seq === null;
       detach();
-      // Switched to the event stream: its first try need not wait out the socket's backoff.
-      if (!opened && transports.failed()) attempt = 0;
+      if (failed && transports.failed()) attempt = 0;
       retry({ code, reason });
     };
   }
@@ -122,6 +123,7 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
       return;
     }
     if (msg?.type === "hello") {
+      transports.succeeded();
       seq = msg.seq;
       resumeToken = typeof msg.resume === "string" ? msg.resume : resumeToken;
       if (Number.isSafeInteger(msg.visitor)) visitor = msg.visitor;
@@ -312,7 +314,12 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
 // server's /sse sends each /ws message as an event (`event: hello|count`,
 // `data:` the same JSON) and a close as `event: end` with its code.
 
-/** Which transport to use next: WebSocket until it fails WS_FAILURES_BEFORE_SSE times in a row without opening. */
+/**
+ * Which transport to use next: the WebSocket, until FAILURES_BEFORE_SWITCH
+ * connections in a row end before their hello; then the event stream, until
+ * as many of its own do (both blocked, or the server down: they take turns,
+ * with the backoff between tries).
+ */
 function transportChoice() {
   const hasSocket = typeof WebSocket === "function";
   const hasStream = typeof EventSource === "function";
@@ -322,13 +329,15 @@ function transportChoice() {
     get current() {
       return current;
     },
-    opened() {
+    /** A hello arrived: this transport works here. */
+    succeeded() {
       failures = 0;
     },
-    /** A connection failed before it opened; true when that makes the event stream the transport. */
+    /** A connection failed before it was of any use; true when that switches the transport. */
     failed() {
-      if (current !== "websocket" || !hasStream || ++failures < WS_FAILURES_BEFORE_SSE) return false;
-      current = "sse";
+      if (!hasSocket || !hasStream || ++failures < FAILURES_BEFORE_SWITCH) return false;
+      current = current === "websocket" ? "sse" : "websocket";
+      failures = 0;
       return true;
     },
     canProbe: () => current === "sse" && hasSocket,
@@ -341,25 +350,21 @@ function transportChoice() {
 
 /**
  * One connection on either transport, with the same small surface:
- * onopen(), onmessage(text), onclose({ code, reason, opened }), send(text)
+ * onopen(), onmessage(text), onclose({ code, reason }), send(text)
  * (WebSocket only) and close(code, reason). Throws where the browser refuses
  * to start it (an invalid URL, or an old browser's synchronous policy error).
  */
 function connectTransport(transport, target) {
   const conn = { transport, onopen: null, onmessage: null, onclose: null, send() {}, close() {} };
-  let opened = false;
   let ended = false;
   const end = (code, reason) => {
     if (ended) return;
     ended = true;
-    conn.onclose?.({ code, reason, opened });
+    conn.onclose?.({ code, reason });
   };
   if (transport === "websocket") {
     const sock = new WebSocket(target);
-    sock.onopen = () => {
-      opened = true;
-      conn.onopen?.();
-    };
+    sock.onopen = () => conn.onopen?.();
     sock.onmessage = (ev) => conn.onmessage?.(ev.data);
     // error is always followed by close; close carries the code we need.
     sock.onclose = (ev) => end(ev.code, ev.reason);
@@ -373,10 +378,7 @@ function connectTransport(transport, target) {
   }
   const es = new EventSource(target);
   const message = (ev) => conn.onmessage?.(ev.data);
-  es.onopen = () => {
-    opened = true;
-    conn.onopen?.();
-  };
+  es.onopen = () => conn.onopen?.();
   es.addEventListener("hello", message);
   es.addEventListener("count", message);
   // The server's close, with the WebSocket close code it stands for.

@@ -183,6 +183,12 @@ export function behaviourSuite(target: Target): void {
         expect((refused as StreamRefused).status, url).toBe(status);
       }
       expect((await fetch(sseUrl(server.url, key), { method: "HEAD" })).status).toBe(405);
+      // Origins: a page ALLOWED_ORIGINS lets in (here the server's own, the default) may read the stream; another is refused.
+      const own = await TestStream.join(sseUrl(server.url, key, again.hello.resume), 10_000, { Origin: server.url });
+      expect(own.sock.response.headers.get("access-control-allow-origin")).toBe(server.url);
+      await own.sock.close();
+      const foreign = await TestStream.open(sseUrl(server.url, key), { headers: { Origin: "https://elsewhere.example" } }).catch((err: unknown) => err);
+      expect((foreign as StreamRefused).status).toBe(403);
       // workerd notices a dropped stream when a write fails: at a keep-alive (wrangler dev's proxy holds the connection).
       await expect.poll(async () => (await counter(server, key)).online, { timeout: 5000 }).toBe(0);
       expect((await counter(server, key)).total).toBe(1);
