@@ -12,9 +12,10 @@ import { lastEventToken, pixelKeyFromReferer, referer, streamProblem } from "./t
 // The one decision a visit gets (DESIGN.md §1), whatever carries it: refuse
 // it with a status, or accept it as a Visit that the runtime upgrades and
 // binds to the engine (a WebSocket), that the app streams to (an event
-// stream, routes/sse.ts) or counts once (the pixel, routes/pixel.ts). Plain code over a minimal request rather than a Hono
-// route: it runs once per visitor, so a burst of 10,000 pays for nothing it
-// does not use, and every runtime calls it the same way.
+// stream, routes/sse.ts) or counts once (the pixel, routes/pixel.ts). Plain
+// code over a minimal request rather than a Hono route: it runs once per
+// visitor, so a burst of 10,000 pays for nothing it does not use, and every
+// runtime calls it the same way.
 
 /** What the decision reads of a handshake: Node passes node:http's parsed request, the others a Request. */
 export interface UpgradeRequest {

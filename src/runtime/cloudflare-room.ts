@@ -165,12 +165,17 @@ export class CounterRoom {
     this.#signer ??= (await this.#open()).signer;
   }
 
-  async #accept(key: string, resume: string | null, address: string): Promise<Response> {
+  /** The 503 for a socket or stream past MAX_SOCKETS or MAX_SOCKETS_PER_IP, or null. */
+  #capRefusal(address: string): Response | null {
     const full = this.#caps.check(address);
-    if (full) {
-      const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
-      return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
-    }
+    if (!full) return null;
+    const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
+    return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
+  }
+
+  async #accept(key: string, resume: string | null, address: string): Promise<Response> {
+    const refused = this.#capRefusal(address);
+    if (refused) return refused;
     await this.#ready(key);
     const [client, server] = Object.values(new WebSocketPair()) as [CF.WebSocket, CF.WebSocket];
     // The address tag lives with the socket in the runtime's memory only (never in storage).
@@ -183,11 +188,8 @@ export class CounterRoom {
 
   /** An event stream: the same caps, room and hello as a socket; it leaves when either side ends it. */
   async #acceptStream(key: string, resume: string | null, address: string, signal: AbortSignal): Promise<Response> {
-    const full = this.#caps.check(address);
-    if (full) {
-      const message = full === "global" ? "server is at its socket limit" : "too many sockets from your address";
-      return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
-    }
+    const refused = this.#capRefusal(address);
+    if (refused) return refused;
     await this.#ready(key);
     return this.#streams.open((peer) => {
       this.#caps.take(address);
