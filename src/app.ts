@@ -5,7 +5,8 @@ import { RefusedOrigins } from "./core/origins.ts";
 import { validateKey } from "./core/keys.ts";
 import type { Logger } from "./core/ports.ts";
 import { mountAdmin, type Admin } from "./routes/admin.ts";
-import { admit, type Admission, type AdmissionRules, type UpgradeRequest } from "./routes/admission.ts";
+import type { KeyLimit } from "./core/key-limit.ts";
+import { admit, admitKey, type AdmissionRules, type PendingAdmission, type UpgradeRequest } from "./routes/admission.ts";
 import { adminGuard, isLocalRequest } from "./routes/auth.ts";
 import { mountDashboard } from "./routes/dashboard.ts";
 import { mountCors, mountEmbed } from "./routes/embed.ts";
@@ -49,6 +50,8 @@ export interface AppDeps {
   countVisit?: CountVisit;
   /** CORS_ORIGINS: who may read the public JSON API and load the widget's module. */
   corsOrigins: "*" | readonly string[];
+  /** MAX_KEYS where the app decides it (Node, Bun, Deno); on Workers the key's object asks the index. */
+  keys?: KeyLimit;
   log: Logger;
 }
 
@@ -56,7 +59,7 @@ export interface HeadcountApp {
   /** Every HTTP request but a visit's WebSocket handshake. */
   http: Hono;
   /** A visit's WebSocket handshake (routes/admission.ts isVisitUpgrade): refuse, or a Visit to upgrade and bind. */
-  admit(req: UpgradeRequest, peerAddress: string | undefined): Admission;
+  admit(req: UpgradeRequest, peerAddress: string | undefined): PendingAdmission;
 }
 
 export function createApp(deps: AppDeps): HeadcountApp {
@@ -82,7 +85,8 @@ export function createApp(deps: AppDeps): HeadcountApp {
   }
 
   // Visits that are not a WebSocket: the event stream where upgrades are blocked, the pixel without JavaScript.
-  const admitVisit = (req: UpgradeRequest, peer: string | undefined, transport: Parameters<typeof admit>[3]) => admit(req, peer, limits, transport);
+  const admitVisit = (req: UpgradeRequest, peer: string | undefined, transport: Parameters<typeof admit>[3]) =>
+    admitKey(admit(req, peer, limits, transport), deps.keys);
   if (deps.openStream) mountStream(app, admitVisit, deps.peerAddress, deps.openStream);
   if (deps.countVisit) {
     let failures = 0;
@@ -126,5 +130,5 @@ export function createApp(deps: AppDeps): HeadcountApp {
     return c.json({ error: "internal", message: "internal error" }, 500);
   });
 
-  return { http: app, admit: (req, peerAddress) => admit(req, peerAddress, limits) };
+  return { http: app, admit: (req, peerAddress) => admitKey(admit(req, peerAddress, limits), deps.keys) };
 }

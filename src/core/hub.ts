@@ -1,6 +1,7 @@
 import { WriteBatcher, type Committed } from "./batcher.ts";
 import { Broadcaster } from "./broadcaster.ts";
 import { ShuttingDownError } from "./errors.ts";
+import type { KeyLimit } from "./key-limit.ts";
 import { Listeners } from "./listeners.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { CloseCode } from "./protocol.ts";
@@ -26,6 +27,8 @@ export interface HubDeps {
   signer: Signer;
   log: Logger;
   metrics?: HubMetrics;
+  /** MAX_KEYS: consulted before every commit (core/key-limit.ts); `store` should be its keyCountingStore. */
+  keys?: KeyLimit;
 }
 
 /** The fan-out for runtimes without a native one: write the encoded message to each watcher. */
@@ -70,7 +73,7 @@ export class Hub {
       log: deps.log,
       options: { resumeTtlS: opts.resumeTtlS, messageBurst: opts.messageBurst, messagePerSec: opts.messagePerSec },
       metrics,
-      commit: (key) => this.batcher.add(key),
+      commit: (key) => this.#commit(key),
       loadTotal: async (key) => (await deps.store.totals([key])).get(key) ?? 0,
       schedule: (room) => this.#broadcaster.touch(room.key),
       publish: (room, text) => deps.fanout.publish(room.key, text, room.watchers),
@@ -103,7 +106,7 @@ export class Hub {
    */
   async count(key: string): Promise<Committed> {
     if (this.#draining) throw new ShuttingDownError();
-    const committed = await this.batcher.add(key);
+    const committed = await this.#commit(key);
     this.#rooms.get(key)?.observeTotal(committed.total);
     return committed;
   }
@@ -163,6 +166,19 @@ export class Hub {
     let n = 0;
     for (const room of [...this.#rooms.values()]) n += room.closeAll(code, reason);
     return n;
+  }
+
+  /** A visit's commit, within MAX_KEYS: a place is held for a key that may be new until its commit settles. */
+  #commit(key: string): Promise<Committed> {
+    const keys = this.#deps.keys;
+    if (!keys) return this.batcher.add(key);
+    const run = (release: () => void) => {
+      const committed = this.batcher.add(key);
+      committed.then(release, release);
+      return committed;
+    };
+    const reserved = keys.reserve(key);
+    return typeof reserved === "function" ? run(reserved) : reserved.then(run);
   }
 
   #room(key: string): Room {

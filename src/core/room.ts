@@ -1,4 +1,5 @@
 import type { Committed } from "./batcher.ts";
+import { KeyLimitError } from "./key-limit.ts";
 import { CloseCode, encode, parseClientMessage, PONG } from "./protocol.ts";
 import { MessageBucket } from "./rate-limiter.ts";
 import { issueResumeToken, verifyResumeToken } from "./resume.ts";
@@ -268,7 +269,8 @@ export class Room {
     this.host.metrics?.refusedVisits.inc();
     // One line per refusal would flood the log during an outage.
     if (this.#refusals++ % 1000 === 0) this.host.log.warn("visit refused", { key: this.key, err: message, refused_here: this.#refusals });
-    peer.close(CloseCode.tryAgainLater, message.slice(0, 120));
+    // Past MAX_KEYS is a policy (trying again will not help), anything else a failure to wait out.
+    peer.close(err instanceof KeyLimitError ? CloseCode.policy : CloseCode.tryAgainLater, message.slice(0, 120));
   }
 
   #token(visitor: number): string {

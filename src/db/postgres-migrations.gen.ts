@@ -40,5 +40,13 @@ export const migrations: readonly MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1796246553775,
     "hash": "fb25407dd66f8e39b51193a682263c1c7f474d96e15ed80b6a90d2f4b8d76b4d"
+  },
+  {
+    "sql": [
+      "CREATE INDEX \"visits_per_minute_minute\" ON \"visits_per_minute\" USING btree (\"minute\");"
+    ],
+    "bps": true,
+    "folderMillis": 1796283153887,
+    "hash": "006b3a068d36eabf01259156c124e62edd249818088fe8284a728e6fac018508"
   }
 ];

@@ -23,7 +23,8 @@ export const visitsPerMinute = pgTable(
     minute: timestamp("minute", { withTimezone: true }).notNull(),
     visits: bigint("visits", { mode: "number" }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.key, t.minute] })],
+  // By minute: HISTORY_RETENTION_DAYS prunes the oldest rows in bounded batches (db/maintenance.ts).
+  (t) => [primaryKey({ columns: [t.key, t.minute] }), index("visits_per_minute_minute").on(t.minute)],
 );
 
 /** Instance-wide settings shared by every process on the database (the resume-token secret). */

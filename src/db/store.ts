@@ -1,6 +1,7 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { CounterStore, Outbox } from "../core/ports.ts";
 import { isMilestoneRule, type WebhookRule } from "../core/webhook-rules.ts";
+import { pgMaintenance, type StoreMaintenance } from "./maintenance.ts";
 import { sqlOutbox } from "./outbox.ts";
 import { rowsOf } from "./rows.ts";
 import { counters, settings, visitsPerMinute } from "./schema.ts";
@@ -78,7 +79,7 @@ export interface MinuteVisits {
   visits: number;
 }
 
-export interface SqlStore extends CounterStore {
+export interface SqlStore extends CounterStore, StoreMaintenance {
   /** The webhook outbox on the same database. */
   outbox: Outbox;
   /**
@@ -112,6 +113,7 @@ export interface SqlStoreOptions {
 export function createSqlStore(db: SqlExecutor, close: () => Promise<void>, opts: SqlStoreOptions = {}): SqlStore {
   return {
     outbox: sqlOutbox(db),
+    ...pgMaintenance(db, TOTALS_CHANNEL, () => opts.notify),
 
     fireMilestones(rules) {
       opts = { ...opts, milestoneRuleIds: rules.filter(isMilestoneRule).map((r) => r.id) };

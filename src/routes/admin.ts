@@ -6,7 +6,8 @@ import { strictPathAfter } from "./params.ts";
 import { jsonBody, query } from "./validate.ts";
 
 // The admin API, only mounted when ADMIN_TOKEN is set: list keys with totals,
-// set or reset a counter. Every route wants `Authorization: Bearer <token>`.
+// set or reset a counter, delete one (which frees its place under MAX_KEYS).
+// Every route wants `Authorization: Bearer <token>`.
 
 export interface CounterRow {
   key: string;
@@ -18,6 +19,8 @@ export interface Admin {
   list(limit: number, offset: number): Promise<CounterRow[]>;
   /** Sets the total (0 resets); every instance's watchers get it flagged `reset`. */
   set(key: string, total: number): Promise<void>;
+  /** Removes the key and its history, freeing its place under MAX_KEYS; watchers see 0, flagged `reset`. */
+  delete(key: string): Promise<void>;
 }
 
 const LIST = { limit: boundedInt(1, 1000, 100), offset: boundedInt(0, 10_000_000, 0) };
@@ -48,7 +51,7 @@ export function mountAdmin(app: Hono, admin: Admin, guard: MiddlewareHandler): v
 
   app.delete("/admin/counters/:key{.+}", async (c) => {
     const key = validateKey(strictPathAfter(c.req.url, "/admin/counters/"));
-    await admin.set(key, 0);
-    return c.json({ key, total: 0 });
+    await admin.delete(key);
+    return c.json({ key, total: 0, deleted: true });
   });
 }

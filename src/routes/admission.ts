@@ -1,4 +1,5 @@
 import { HeadcountError } from "../core/errors.ts";
+import { KeyLimitError, type KeyLimit } from "../core/key-limit.ts";
 import { validateKey } from "../core/keys.ts";
 import type { RateLimiter } from "../core/rate-limiter.ts";
 import type { SocketCaps } from "../core/socket-caps.ts";
@@ -42,6 +43,9 @@ export interface Visit {
 export type VisitTransport = "websocket" | "stream" | "pixel";
 
 export type Admission = { visit: Visit; refused?: undefined } | { refused: Response; visit?: undefined };
+
+/** An admission that may wait for one lookup (a new key at MAX_KEYS); otherwise decided at once. */
+export type PendingAdmission = Admission | Promise<Admission>;
 
 export interface AdmissionRules extends AddressRules {
   limiter: RateLimiter;
@@ -120,4 +124,22 @@ export function admit(req: UpgradeRequest, peerAddress: string | undefined, rule
     if (problem) return refuse(problem.status, "bad_request", problem.message, problem.headers);
   }
   return { visit: { key, resume, address } };
+}
+
+/**
+ * MAX_KEYS, after the rest of admission: while the store has room (nearly
+ * always) the decision stands as it is, synchronously; at the cap, a key the
+ * store does not hold is refused with 403 `key_limit` before any upgrade or
+ * stream starts. The commit checks again (core/key-limit.ts), so a visit that
+ * slips past here (a race, a forged resume token) is refused with close 1008.
+ */
+export function admitKey(decision: Admission, keys: Pick<KeyLimit, "allows" | "max"> | undefined): PendingAdmission {
+  if (!keys || decision.refused) return decision;
+  const allowed = keys.allows(decision.visit.key);
+  const decide = (yes: boolean): Admission => {
+    if (yes) return decision;
+    const err = new KeyLimitError(keys.max);
+    return refuse(err.status, err.code, err.message, { Connection: "close" });
+  };
+  return typeof allowed === "boolean" ? decide(allowed) : allowed.then(decide);
 }

@@ -1,4 +1,5 @@
 import type { Context, Hono } from "hono";
+import { HeadcountError } from "../core/errors.ts";
 import type { Visit } from "./admission.ts";
 import { visitRequest, type AdmitVisit } from "./sse.ts";
 
@@ -37,7 +38,7 @@ export function mountPixel(app: Hono, admit: AdmitVisit, peerAddress: (c: Contex
   app.get("/pixel.gif", async (c) => {
     // A link checker's HEAD sees the image and counts nothing.
     if (c.req.method === "HEAD") return gif(200);
-    const decision = admit(visitRequest(c), peerAddress(c), "pixel");
+    const decision = await admit(visitRequest(c), peerAddress(c), "pixel");
     if (decision.refused) {
       const retry = decision.refused.headers.get("retry-after");
       return gif(decision.refused.status, retry ? { "Retry-After": retry } : {});
@@ -45,6 +46,8 @@ export function mountPixel(app: Hono, admit: AdmitVisit, peerAddress: (c: Contex
     try {
       await count(decision.visit);
     } catch (err) {
+      // A refusal with its own status (403 past MAX_KEYS) is an answer, not a failure.
+      if (err instanceof HeadcountError && err.status < 500) return gif(err.status);
       onError(err);
       return gif(503, { "Retry-After": "5" });
     }

@@ -1,5 +1,5 @@
 import type { Context, Hono } from "hono";
-import type { Admission, UpgradeRequest, Visit, VisitTransport } from "./admission.ts";
+import type { PendingAdmission, UpgradeRequest, Visit, VisitTransport } from "./admission.ts";
 
 // GET /sse?key=<key>: the same visit as /ws, as Server-Sent Events, for
 // networks that block WebSocket upgrades (corporate proxies, some antivirus
@@ -12,7 +12,7 @@ import type { Admission, UpgradeRequest, Visit, VisitTransport } from "./admissi
 /** Serves an admitted visit's event stream, with these extra response headers (CORS). */
 export type OpenStream = (visit: Visit, c: Context, headers: Record<string, string>) => Response | Promise<Response>;
 
-export type AdmitVisit = (req: UpgradeRequest, peerAddress: string | undefined, transport: VisitTransport) => Admission;
+export type AdmitVisit = (req: UpgradeRequest, peerAddress: string | undefined, transport: VisitTransport) => PendingAdmission;
 
 /** The request as admission reads it. */
 export function visitRequest(c: Context): UpgradeRequest {
@@ -20,8 +20,8 @@ export function visitRequest(c: Context): UpgradeRequest {
 }
 
 export function mountStream(app: Hono, admit: AdmitVisit, peerAddress: (c: Context) => string | undefined, open: OpenStream): void {
-  app.get("/sse", (c) => {
-    const decision = admit(visitRequest(c), peerAddress(c), "stream");
+  app.get("/sse", async (c) => {
+    const decision = await admit(visitRequest(c), peerAddress(c), "stream");
     if (decision.refused) return decision.refused;
     // A cross-origin EventSource is a CORS request: the origin admission allowed may read the stream.
     const origin = c.req.header("origin");

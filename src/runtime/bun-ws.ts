@@ -4,7 +4,7 @@ import type { HeadcountApp } from "../app.ts";
 import type { Fanout, Peer } from "../core/ports.ts";
 import { MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
-import { isVisitUpgrade, type Visit } from "../routes/admission.ts";
+import { isVisitUpgrade, type Admission, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
 import { badHostResponse, validHost } from "./host-header.ts";
 import { PingNonces } from "./ping-nonces.ts";
@@ -72,10 +72,14 @@ export function createBunSockets(opts: BunSocketOptions) {
   const fetch = (app: HeadcountApp) => (req: Request, srv: BunServer): Response | undefined | Promise<Response> => {
     if (!validHost(req.headers.get("host"))) return badHostResponse();
     if (!isVisitUpgrade(req.url, req.headers.get("upgrade"))) return app.http.fetch(req, srv);
-    const decision = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, srv.requestIP(req)?.address);
-    if (decision.refused) return decision.refused;
-    if (srv.upgrade(req, { data: { visit: decision.visit, session: null, alive: true } })) return undefined;
-    return Response.json({ error: "upgrade_failed", message: "not a valid WebSocket handshake" }, { status: 400 });
+    const upgrade = (decision: Admission): Response | undefined => {
+      if (decision.refused) return decision.refused;
+      if (srv.upgrade(req, { data: { visit: decision.visit, session: null, alive: true } })) return undefined;
+      return Response.json({ error: "upgrade_failed", message: "not a valid WebSocket handshake" }, { status: 400 });
+    };
+    // Decided at once, but for a new key at MAX_KEYS (one lookup; Bun upgrades from a later tick too).
+    const decided = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, srv.requestIP(req)?.address);
+    return decided instanceof Promise ? (decided.then(upgrade) as Promise<Response>) : upgrade(decided);
   };
 
   // The heartbeat is ours, as on Node (node-ws.ts): every half timeout, terminate

@@ -14,6 +14,7 @@
 import type * as CF from "@cloudflare/workers-types/index.ts";
 import { parseConfig, type Config } from "../core/config.ts";
 import { HeadcountError } from "../core/errors.ts";
+import { KeyLimitError } from "../core/key-limit.ts";
 import { createLogger } from "../core/logger.ts";
 import type { Logger } from "../core/ports.ts";
 import { openHyperdrive, type HyperdriveStore } from "../db/hyperdrive.ts";
@@ -26,6 +27,8 @@ type Row = Record<string, CF.SqlStorageValue>;
 
 /** Online-now (and, on the objects' SQLite, totals) are the rooms' reports: at most one interval plus a hop behind. */
 const SETTLE_MS = REPORT_INTERVAL_MS + 500;
+/** How stale the index's count of keys may get (reports of keys from before the index can add rows). */
+const KEY_RECOUNT_MS = 60_000;
 
 
 function order(a: KeyNumbers, b: KeyNumbers): number {
@@ -38,6 +41,8 @@ export class CounterIndex {
   readonly #config: Config;
   readonly #log: Logger;
   #pg: HyperdriveStore | null = null;
+  /** Rows in `keys`, as counted at `at` plus registrations since (MAX_KEYS). */
+  #keyCount: { n: number; at: number } | null = null;
 
   constructor(ctx: CF.DurableObjectState, env: WorkerEnv) {
     this.#sql = ctx.storage.sql;
@@ -65,6 +70,13 @@ export class CounterIndex {
       switch (url.pathname) {
         case "/report":
           this.#report((await request.json()) as Report);
+          return Response.json({ ok: true });
+        case "/register":
+          await this.#register(url.searchParams.get("key") ?? "");
+          return Response.json({ ok: true });
+        case "/forget":
+          this.#sql.exec("delete from keys where key = ?", url.searchParams.get("key") ?? "");
+          this.#keyCount = null;
           return Response.json({ ok: true });
         case "/known":
           return Response.json({ known: await this.#known(url.searchParams.get("key") ?? "") });
@@ -100,6 +112,23 @@ export class CounterIndex {
     if (this.#rows("select 1 from keys where key = ?", key).length > 0) return true;
     const store = this.#store();
     return store !== null && (await store.totals([key])).has(key);
+  }
+
+  /**
+   * MAX_KEYS on Workers: a key's object registers its key here before its
+   * first write, so this table sees every new key. Its rows are counted at
+   * most once a minute (a report may add keys this count has not seen) and
+   * counted up as keys register; at the cap a new key is refused.
+   */
+  async #register(key: string): Promise<void> {
+    if (await this.#known(key)) return;
+    const now = Date.now();
+    if (this.#keyCount === null || now - this.#keyCount.at > KEY_RECOUNT_MS) {
+      this.#keyCount = { n: Number(this.#rows("select count(*) as n from keys")[0]?.n ?? 0), at: now };
+    }
+    if (this.#keyCount.n >= this.#config.limits.maxKeys) throw new KeyLimitError(this.#config.limits.maxKeys);
+    this.#report({ key, total: null, online: 0 });
+    this.#keyCount.n++;
   }
 
   #report(r: Report): void {

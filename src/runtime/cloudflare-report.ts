@@ -1,5 +1,6 @@
 import type * as CF from "@cloudflare/workers-types/index.ts";
 import { Broadcaster } from "../core/broadcaster.ts";
+import { HeadcountError } from "../core/errors.ts";
 import type { Logger } from "../core/ports.ts";
 import { systemClock } from "./clock.ts";
 
@@ -21,11 +22,27 @@ export interface Report {
   reset?: boolean;
 }
 
-/** Registers a key with the index before its object stores anything (see CounterIndex #known). */
+/**
+ * Registers a key with the index before its object stores anything (see
+ * CounterIndex #known), or throws the index's refusal past MAX_KEYS (403
+ * key_limit), which the object answers before any upgrade or stream.
+ */
 export async function registerKey(index: CF.DurableObjectNamespace, key: string): Promise<void> {
   const stub = index.get(index.idFromName(INDEX_OBJECT));
-  const res = await stub.fetch("https://index/report", { method: "POST", body: JSON.stringify({ key, total: null, online: 0 } satisfies Report) });
+  const res = await stub.fetch(`https://index/register?key=${encodeURIComponent(key)}`, { method: "POST" });
+  if (res.status === 403) {
+    const body = (await res.json()) as { error: string; message: string };
+    throw new HeadcountError(403, body.error, body.message);
+  }
   if (!res.ok) throw new Error(`index refused the key (${res.status})`);
+  await res.arrayBuffer();
+}
+
+/** An administrator deleted the key: it leaves the index, and its place under MAX_KEYS is free. */
+export async function forgetKey(index: CF.DurableObjectNamespace, key: string): Promise<void> {
+  const stub = index.get(index.idFromName(INDEX_OBJECT));
+  const res = await stub.fetch(`https://index/forget?key=${encodeURIComponent(key)}`, { method: "POST" });
+  if (!res.ok) throw new Error(`index did not forget the key (${res.status})`);
   await res.arrayBuffer();
 }
 

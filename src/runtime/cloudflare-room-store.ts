@@ -19,7 +19,7 @@ import { hmacHex, hmacSigner, randomSecret } from "./signer.ts";
 
 /** What a room needs of its store: the object's SQLite or PostgreSQL through Hyperdrive. */
 export type RoomStore = CounterStore &
-  Pick<DurableSqliteStore, "ensureSetting" | "setTotal" | "outbox" | "history"> & {
+  Pick<DurableSqliteStore, "ensureSetting" | "setTotal" | "outbox" | "history" | "deleteKey" | "pruneHistory"> & {
     /** The object's SQLite knows its own outbox; PostgreSQL's is shared, so it has none. */
     nextDue?(): number | null;
   };

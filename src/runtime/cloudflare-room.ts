@@ -23,7 +23,7 @@ import { EventStreams } from "../routes/event-stream.ts";
 import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
-import { IndexReporter, registerKey } from "./cloudflare-report.ts";
+import { forgetKey, IndexReporter, registerKey } from "./cloudflare-report.ts";
 import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
@@ -147,6 +147,10 @@ export class CounterRoom {
           if (request.method !== "POST") break;
           await this.#setTotal(key(), Number(url.searchParams.get("total")));
           return Response.json({ ok: true });
+        case "/delete":
+          if (request.method !== "POST") break;
+          await this.#delete(key());
+          return Response.json({ ok: true });
         case "/ping":
           await (await this.#open()).store.ping();
           return Response.json({ status: "ready" });
@@ -222,6 +226,13 @@ export class CounterRoom {
     await (await this.#open()).store.setTotal(key, total);
     this.#roomFor(key).reset(total);
     this.#reporter.touch(true);
+  }
+
+  /** Admin delete: the rows go, watchers see 0, and the index forgets the key (its place under MAX_KEYS is free). */
+  async #delete(key: string): Promise<void> {
+    await (await this.#open()).store.deleteKey(key);
+    this.#roomFor(key).reset(0);
+    await forgetKey(this.#env.INDEX, key);
   }
 
   webSocketMessage(ws: CF.WebSocket, message: string | ArrayBuffer): void {

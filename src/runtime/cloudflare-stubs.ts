@@ -33,7 +33,9 @@ class RoomUnavailableError extends HeadcountError {
 
 async function json<T>(res: Response): Promise<T> {
   if (res.ok) return (await res.json()) as T;
-  const body = (await res.json().catch(() => ({}))) as { message?: string };
+  const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
+  // A refusal (403 past MAX_KEYS, 400) keeps its status; anything else is the object being unavailable.
+  if (res.status < 500 && body.error && body.message) throw new HeadcountError(res.status, body.error, body.message);
   throw new RoomUnavailableError(body.message ?? `counter unavailable (${res.status})`);
 }
 
@@ -105,6 +107,11 @@ export function roomAdmin(env: WorkerEnv): Admin {
     list: async (limit, offset) => json<CounterRow[]>(await call(env.INDEX, INDEX_OBJECT, "/list", { limit: String(limit), offset: String(offset) })),
     async set(key, total) {
       await json(await call(env.ROOMS, key, "/set", { key, total: String(total) }, { method: "POST" }));
+    },
+    async delete(key) {
+      // The index learns it from the object, which forgets the key first (cloudflare-room.ts #delete).
+      if (await visited(env, key)) await json(await call(env.ROOMS, key, "/delete", { key }, { method: "POST" }));
+      known.delete(key);
     },
   };
 }

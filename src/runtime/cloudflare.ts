@@ -71,7 +71,7 @@ export default {
     requests.inc();
     if (!isVisitUpgrade(request.url, request.headers.get("upgrade"))) return app.http.fetch(request, env, ctx);
     const header = (n: string) => request.headers.get(n);
-    const decision = app.admit({ method: request.method, url: request.url, header }, header("cf-connecting-ip") ?? undefined);
+    const decision = await app.admit({ method: request.method, url: request.url, header }, header("cf-connecting-ip") ?? undefined);
     return decision.refused ?? connectVisit(env, request, decision.visit);
   },
 };

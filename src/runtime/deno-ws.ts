@@ -3,7 +3,7 @@ import type { HeadcountApp } from "../app.ts";
 import type { Peer } from "../core/ports.ts";
 import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
-import { isVisitUpgrade, type Visit } from "../routes/admission.ts";
+import { isVisitUpgrade, type Admission, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
 import { badHostResponse, validHost } from "./host-header.ts";
 
@@ -96,7 +96,12 @@ export function createDenoSockets(opts: DenoSocketOptions) {
   const handler = (app: HeadcountApp, bind: BindVisit) => (req: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> => {
     if (!validHost(req.headers.get("host"))) return badHostResponse();
     if (!isVisitUpgrade(req.url, req.headers.get("upgrade"))) return app.http.fetch(req, info);
-    const decision = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, info.remoteAddr.hostname);
+    // Decided at once, but for a new key at MAX_KEYS (one lookup).
+    const decided = app.admit({ method: req.method, url: req.url, header: (n) => req.headers.get(n) }, info.remoteAddr.hostname);
+    return decided instanceof Promise ? decided.then((d) => upgrade(req, d, bind)) : upgrade(req, decided, bind);
+  };
+
+  const upgrade = (req: Request, decision: Admission, bind: BindVisit): Response => {
     if (decision.refused) return decision.refused;
     let upgraded: { socket: WebSocket; response: Response };
     try {

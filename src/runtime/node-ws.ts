@@ -5,7 +5,7 @@ import type { HeadcountApp } from "../app.ts";
 import type { Fanout, Peer } from "../core/ports.ts";
 import { CloseCode, MAX_CLIENT_MESSAGE_BYTES } from "../core/protocol.ts";
 import type { Session } from "../core/room.ts";
-import { isVisitUpgrade, type UpgradeRequest, type Visit } from "../routes/admission.ts";
+import { isVisitUpgrade, type Admission, type UpgradeRequest, type Visit } from "../routes/admission.ts";
 import type { BindVisit } from "../server/visits.ts";
 import { validHost } from "./host-header.ts";
 import { PingNonces } from "./ping-nonces.ts";
@@ -171,9 +171,15 @@ export function createNodeSockets(opts: NodeSocketOptions) {
         );
         return;
       }
-      const decision = app.admit(upgradeRequest(incoming), incoming.socket.remoteAddress);
-      if (decision.refused) return void writeResponse(socket, decision.refused);
-      wss.handleUpgrade(incoming, socket, head, (ws) => bindSocket(ws, decision.visit, bind));
+      const upgrade = (decision: Admission) => {
+        if (decision.refused) return void writeResponse(socket, decision.refused);
+        if (socket.destroyed) return;
+        wss.handleUpgrade(incoming, socket, head, (ws) => bindSocket(ws, decision.visit, bind));
+      };
+      // Decided at once, but for a new key at MAX_KEYS (one lookup).
+      const decided = app.admit(upgradeRequest(incoming), incoming.socket.remoteAddress);
+      if (decided instanceof Promise) decided.then(upgrade, () => writeResponse(socket, new Response(null, { status: 503 })));
+      else upgrade(decided);
     });
   };
 

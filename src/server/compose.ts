@@ -2,6 +2,7 @@ import { createApp, type HeadcountApp } from "../app.ts";
 import type { Config } from "../core/config.ts";
 import { Cluster } from "../core/cluster.ts";
 import { Hub } from "../core/hub.ts";
+import { keyCountingStore } from "../core/key-limit.ts";
 import { Gauge, hubMetrics, Registry } from "../core/metrics.ts";
 import type { Clock, Fanout, HttpPoster, Logger, Signer } from "../core/ports.ts";
 import { RateLimiter } from "../core/rate-limiter.ts";
@@ -14,6 +15,7 @@ import type { Context } from "hono";
 import { hubCounters, hubInsights } from "./hub-insights.ts";
 import { registerServerMetrics } from "./metrics.ts";
 import { openStore } from "./open-store.ts";
+import { storeLimits } from "./limits.ts";
 import { readiness } from "./readiness.ts";
 import { shutdown } from "./shutdown.ts";
 import { bindVisits, type BindVisit } from "./visits.ts";
@@ -71,8 +73,11 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
   const { store } = opened;
   const secret = config.resumeSecret ?? (await store.ensureSetting("resume_secret", parts.randomSecret()));
   const registry = new Registry();
+  // MAX_KEYS and HISTORY_RETENTION_DAYS; the hub's commits tell the key count what they create.
+  const limits = await storeLimits(config, store, opened.kind === "postgres", parts.clock, log, registry);
+  const keys = limits.keys;
   const hub = new Hub(
-    { store, fanout: parts.fanout, clock: parts.clock, signer: parts.signer(secret), log, metrics: hubMetrics(registry) },
+    { store: keyCountingStore(store, keys), keys, fanout: parts.fanout, clock: parts.clock, signer: parts.signer(secret), log, metrics: hubMetrics(registry) },
     {
       ...config,
       messageBurst: config.messageRate.burst,
@@ -81,6 +86,8 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
       commitGatherMs: opened.kind === "sqlite" ? 1 : 0,
     },
   );
+  limits.attach(hub);
+  limits.start();
   const webhooks = await startWebhooks(config.webhooks, hub, store, { poster: parts.poster, hmac: parts.hmac, clock: parts.clock, log, registry });
   const caps = new SocketCaps(config.maxSockets ?? parts.defaultMaxSockets(), config.maxSocketsPerIp);
   const limiter = new RateLimiter({ burst: config.rateLimit.burst, perSec: config.rateLimit.perSec });
@@ -101,6 +108,11 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
     async set(key, total) {
       await store.setTotal(key, total);
       hub.resetTotal(key, total); // other instances hear it through the bus
+    },
+    // Deleting frees the key's place under MAX_KEYS; watchers see 0, flagged reset, as after a set.
+    async delete(key) {
+      if (await store.deleteKey(key)) keys.deleted(1);
+      hub.resetTotal(key, 0);
     },
   };
   const bind = bindVisits(hub, caps);
@@ -138,6 +150,7 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
     },
     countVisit: (visit) => hub.count(visit.key),
     corsOrigins: config.corsOrigins,
+    keys,
     log,
   });
 
@@ -157,6 +170,7 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
         socketsClosed: async () => void (await Promise.all([socketsClosed(), streams.drained()])),
         after: [
           { name: "closing bus", stop: async () => cluster?.close() },
+          { name: "stopping history pruning", stop: () => limits.stop() },
           // Deliveries in flight finish or stay locked; another start claims them again.
           { name: "stopping webhooks", stop: (ms) => webhooks.stop(Math.max(1, Math.min(3000, ms - 500))) },
           { name: "closing database", stop: () => store.close(), fatal: true },

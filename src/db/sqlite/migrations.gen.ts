@@ -40,5 +40,13 @@ export const migrations: readonly MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1796246585233,
     "hash": "e91997a04554d7f8786eb79c7435a3f6e22aef3d7f471b0a9e6342f99a2810db"
+  },
+  {
+    "sql": [
+      "CREATE INDEX `visits_per_minute_minute` ON `visits_per_minute` (`minute`);"
+    ],
+    "bps": true,
+    "folderMillis": 1796283154860,
+    "hash": "d9f7b6db518e4356090344b6e5d084f930c920c0cb2bc3f1b6458822800587c0"
   }
 ];

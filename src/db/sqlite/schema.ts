@@ -33,7 +33,8 @@ export const visitsPerMinute = sqliteTable(
     minute: integer("minute").notNull(),
     visits: integer("visits").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.key, t.minute] })],
+  // By minute: HISTORY_RETENTION_DAYS prunes the oldest rows in bounded batches (maintenance.ts).
+  (t) => [primaryKey({ columns: [t.key, t.minute] }), index("visits_per_minute_minute").on(t.minute)],
 );
 
 /** Instance-wide settings (the resume-token secret when RESUME_SECRET is not set). */

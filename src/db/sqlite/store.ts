@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm/sql/sql";
 import { isMilestoneRule, milestonesCrossed, ruleMatches, type WebhookRule } from "../../core/webhook-rules.ts";
 import type { SqlStore } from "../store.ts";
 import { prepare, type SqliteExecutor } from "./executor.ts";
+import { sqliteMaintenance } from "./maintenance.ts";
 import { bare } from "./names.ts";
 import { nextDue, sqliteOutbox } from "./outbox.ts";
 import { counters as c, settings, visitsPerMinute as h, webhookOutbox as o } from "./schema.ts";
@@ -101,6 +102,7 @@ export function createSqliteStore(db: SqliteExecutor, opts: SqliteStoreOptions):
 
   return {
     outbox: sqliteOutbox(db, { onFired: opts.onFired }),
+    ...sqliteMaintenance(db),
 
     nextDue: () => nextDue(db),
 

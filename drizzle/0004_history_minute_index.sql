@@ -1,0 +1,1 @@
+CREATE INDEX "visits_per_minute_minute" ON "visits_per_minute" USING btree ("minute");
