@@ -14,7 +14,7 @@ export interface RetentionOptions {
   batch: number;
   /** Between runs. */
   intervalMs: number;
-  /** Between batches of one run: commits and sockets get their turn. */
+  /** Least pause between batches of one run (it is at least the batch's own time): commits and sockets get their turn. */
   pauseMs: number;
 }
 
@@ -63,11 +63,15 @@ export class HistoryRetention {
     let deleted = 0;
     try {
       for (;;) {
+        const started = this.#clock.now();
         const n = await this.#prune(before, this.#opts.batch);
         deleted += n;
         this.pruned += n;
         if (n < this.#opts.batch || this.#stopped) break;
-        await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, this.#opts.pauseMs));
+        // At least as long as the batch took: on the embedded SQLite a batch holds the event loop
+        // (~35 ms for 5,000 rows with its fsync), so pruning never takes more than half of it.
+        const pause = Math.max(this.#opts.pauseMs, this.#clock.now() - started);
+        await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, pause));
       }
       if (deleted > 0) this.#log.info("history pruned", { rows: deleted, older_than_days: this.#opts.days });
     } catch (err) {

@@ -35,13 +35,15 @@ export function pgMaintenance(db: SqlExecutor, channel: string, notify: () => bo
     },
 
     async pruneHistory(before, limit) {
-      // By ctid through the minute index (visits_per_minute_minute): each statement touches at most `limit` rows.
+      // The oldest rows through the minute index (visits_per_minute_minute), deleted by a TID scan: each statement
+      // touches at most `limit` rows. (`ctid in (select …)` would hash-join against a scan of the whole table.)
       const rows = rowsOf(
         await db.execute(sql`
-          with doomed as (
-            select ctid from ${visitsPerMinute} where minute < to_timestamp(${before}::bigint / 1000.0) limit ${limit}::int
-          ),
-          gone as (delete from ${visitsPerMinute} where ctid in (select ctid from doomed) returning 1)
+          with gone as (
+            delete from ${visitsPerMinute} where ctid = any(array(
+              select ctid from ${visitsPerMinute} where minute < to_timestamp(${before}::bigint / 1000.0) limit ${limit}::int))
+            returning 1
+          )
           select count(*)::text as n from gone`),
       );
       return Number(rows[0]?.n ?? 0);

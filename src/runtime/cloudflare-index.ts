@@ -22,6 +22,7 @@ import type { CounterRow } from "../routes/admin.ts";
 import type { KeyNumbers, SiteTotal } from "../routes/insights.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { REPORT_INTERVAL_MS, type Report } from "./cloudflare-report.ts";
+import { prunePostgres } from "./cloudflare-retention.ts";
 
 type Row = Record<string, CF.SqlStorageValue>;
 
@@ -37,6 +38,7 @@ function order(a: KeyNumbers, b: KeyNumbers): number {
 
 export class CounterIndex {
   readonly #sql: CF.SqlStorage;
+  readonly #storage: CF.DurableObjectStorage;
   readonly #env: WorkerEnv;
   readonly #config: Config;
   readonly #log: Logger;
@@ -53,6 +55,14 @@ export class CounterIndex {
       key text primary key, total integer not null, online integer not null, updated_at integer not null)`);
     this.#sql.exec("create index if not exists keys_total on keys (total desc)");
     this.#sql.exec("create index if not exists keys_online on keys (online) where online > 0");
+    // With Hyperdrive, history is one PostgreSQL table: this one object prunes it (cloudflare-retention.ts).
+    this.#storage = ctx.storage;
+    if (env.HYPERDRIVE) void ctx.storage.getAlarm().then((at) => (at === null ? ctx.storage.setAlarm(Date.now() + 60_000) : undefined));
+  }
+
+  async alarm(): Promise<void> {
+    const store = this.#store();
+    if (store) await prunePostgres(this.#storage, store, this.#config.limits.historyRetentionDays);
   }
 
   /** PostgreSQL through Hyperdrive when bound (the rooms have migrated it). */

@@ -24,6 +24,7 @@ import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
 import { forgetKey, IndexReporter, registerKey } from "./cloudflare-report.ts";
+import { alarmBy, armPrune, pruneIfDue } from "./cloudflare-retention.ts";
 import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
@@ -51,6 +52,8 @@ export class CounterRoom {
   #seqCeiling: number;
   /** Counts wake-ups, so an alarm run knows whether an event was written while it ran. */
   #wakes = 0;
+  /** The history prune is armed (checked once per wake-up, not per commit). */
+  #pruneArmed = false;
 
   constructor(ctx: CF.DurableObjectState, env: WorkerEnv) {
     this.#ctx = ctx;
@@ -99,7 +102,7 @@ export class CounterRoom {
       options: { resumeTtlS: this.#config.resumeTtlS, messageBurst: this.#config.messageRate.burst, messagePerSec: this.#config.messageRate.perSec },
       // Admission and snapshots open the resources first, so the signer is there when a token is made or checked.
       signer: { sign: (m) => this.#signerNow().sign(m) },
-      commit: async (k) => (await this.#open()).batcher.add(k),
+      commit: async (k) => this.#committed(await (await this.#open()).batcher.add(k)),
       loadTotal: async (k) => ((await (await this.#open()).store.totals([k])).get(k) ?? 0),
       schedule: () => this.#broadcaster.touch(key),
       publish: (room, text) => {
@@ -212,10 +215,19 @@ export class CounterRoom {
     }, signal);
   }
 
+  /** After a commit: the object has history, so its daily prune is armed (cloudflare-retention.ts). */
+  #committed<T>(c: T): T {
+    if (!this.#pruneArmed && !this.#env.HYPERDRIVE) {
+      this.#pruneArmed = true;
+      void alarmBy(this.#ctx.storage, armPrune(this.#ctx.storage)).catch(() => (this.#pruneArmed = false));
+    }
+    return c;
+  }
+
   /** A visit without a connection (the pixel): committed, shown to the watchers, never online. */
   async #count(key: string): Promise<{ total: number }> {
     await this.#ready(key);
-    const committed = await (await this.#open()).batcher.add(key);
+    const committed = this.#committed(await (await this.#open()).batcher.add(key));
     this.#roomFor(key).observeTotal(committed.total);
     return { total: committed.total };
   }
@@ -259,7 +271,7 @@ export class CounterRoom {
     this.#caps.release(bound.address);
   }
 
-  // --- webhooks: delivered from the object's alarm, which survives eviction ---
+  // --- the alarm, which survives eviction: webhook deliveries and the history prune ---
 
   /** An event was written: the alarm runs as soon as this event (and its writes) are done. */
   #wake(): void {
@@ -270,8 +282,10 @@ export class CounterRoom {
   async alarm(): Promise<void> {
     const wakes = this.#wakes;
     const resources = await this.#open();
-    const next = await deliverWebhooks(this.#config.webhooks, resources.store, this.#ctx.storage, this.#log, () => this.#wakes !== wakes);
-    if (next === null) await this.#ctx.storage.deleteAlarm();
+    const prune = this.#env.HYPERDRIVE ? null : await pruneIfDue(this.#ctx.storage, resources.store, this.#config.limits.historyRetentionDays);
+    const deliver = await deliverWebhooks(this.#config.webhooks, resources.store, this.#ctx.storage, this.#log, () => this.#wakes !== wakes);
+    const next = Math.min(prune ?? Infinity, deliver ?? Infinity);
+    if (next === Infinity) await this.#ctx.storage.deleteAlarm();
     else await this.#ctx.storage.setAlarm(Math.max(next, Date.now()));
   }
 }
