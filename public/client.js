@@ -12,6 +12,8 @@ const PING_MS = 25_000;
 const SILENCE_MS = 60_000;
 // 1008 means the server objects to us (rate, origin); hammering makes it worse.
 const POLICY_MIN_MS = 30_000;
+// The server keeps one connection per page view: a newer one with our resume token closes the older with this.
+const RESUMED_ELSEWHERE = { code: 1008, reason: "resumed elsewhere" };
 // Connections that end this many times in a row before their hello: the network blocks the transport, use the other.
 const FAILURES_BEFORE_SWITCH = 2;
 // On the event stream, try a WebSocket again this often (the page may have moved to a better network).
@@ -106,6 +108,15 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
       receive(data);
     };
     conn.onclose = ({ code, reason }) => {
+      // Our own probe resumed this page view on a WebSocket, and the server holds one connection per page view:
+      // it closed this stream for the probe, whose hello follows. Nothing to retry; the probe takes over.
+      if (probe && code === RESUMED_ELSEWHERE.code && reason === RESUMED_ELSEWHERE.reason) {
+        const taking = probe;
+        probe = null;
+        detach();
+        probe = taking;
+        return;
+      }
       // Closed before its hello: the network may not carry this transport (a proxy may refuse it, or accept it and
       // then hold it). Switched: the other's first try need not wait out this one's backoff.
       const failed = seq === null;
@@ -216,10 +227,12 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
       conn.onopen();
       receive(data);
     };
-    conn.onclose = () => {
+    conn.onclose = ({ code, reason } = {}) => {
       if (probe !== conn) return;
       probe = null;
-      scheduleProbe();
+      // The stream already gave way to this probe: without it there is no connection left.
+      if (!link) retry({ code, reason });
+      else scheduleProbe();
     };
   }
 

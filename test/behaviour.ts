@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { freshDataDir, runToExit, startServer, type RuntimeName, type RunningServer } from "./helpers/server.ts";
+import { closeCodeOf, Op, rawHandshake } from "./helpers/raw-ws.ts";
 import { sseUrl, StreamRefused, TestStream } from "./helpers/sse.ts";
-import { sleep, TestSocket, type Hello, type Received } from "./helpers/ws.ts";
+import { sleep, TestSocket, type Closed, type Hello, type Received } from "./helpers/ws.ts";
 
 // The one behaviour suite (DESIGN.md §8): written once, run against a real
 // child process of every runtime and every store. Runtime differences are
@@ -120,6 +121,25 @@ export function behaviourSuite(target: Target): void {
         await expect.poll(async () => (await counter(server, key)).online, { timeout: 5000 }).toBe(0);
       });
 
+      /**
+       * A connection whose end is read as the server sent it: on a WebSocket, the close frame itself over raw
+       * TCP (workerd under wrangler dev finishes the closing handshake of a socket closed from another
+       * request ~11 s late, or later; the frame comes at once), on a stream its end event.
+       */
+      const held = async (key: string, resume?: string): Promise<{ hello: Hello; ended: Promise<Closed>; drop(): void }> => {
+        if (transport === "sse") {
+          const { sock, hello } = await TestStream.join(sseUrl(server.url, key, resume));
+          return { hello, ended: sock.closed, drop: () => void sock.close() };
+        }
+        const path = `/ws?key=${encodeURIComponent(key)}${resume ? `&resume=${encodeURIComponent(resume)}` : ""}`;
+        const { conn, hello } = await rawHandshake(server.port, path);
+        const ended = conn.until(() => conn.frames.some((f) => f.opcode === Op.close), 10_000).then(() => {
+          const f = conn.frames.find((x) => x.opcode === Op.close)!;
+          return { code: closeCodeOf(f) as number, reason: f.payload.subarray(2).toString() };
+        });
+        return { hello: hello as Hello, ended, drop: () => conn.destroy() };
+      };
+
       it.skipIf(!enabled)(`${transport}: a reconnect with the resume token is not a new visit; a token for another key is`, async () => {
         const key = uniqueKey("resume");
         const first = await join(key);
@@ -134,7 +154,33 @@ export function behaviourSuite(target: Target): void {
         expect((await counter(server, key)).total).toBe(2);
         for (const s of [again, forged, moved]) await s.sock.close();
       });
+
+      it.skipIf(!enabled)(`${transport}: one resume token, one connection: a second use takes over, the first gets 1008 "resumed elsewhere", online stays 1`, async () => {
+        const key = uniqueKey("takeover");
+        const first = await held(key);
+        const second = await held(key, first.hello.resume);
+        expect(second.hello).toMatchObject({ total: 1, visitor: 1, online: 1 });
+        const third = await held(key, first.hello.resume);
+        expect(third.hello).toMatchObject({ total: 1, visitor: 1, online: 1 });
+        const resumedElsewhere = { code: 1008, reason: "resumed elsewhere" };
+        expect(await Promise.all([first.ended, second.ended])).toEqual([resumedElsewhere, resumedElsewhere]);
+        const watcher = await join(key);
+        await watcher.sock.until((n) => n.total === 2 && n.online === 2);
+        expect(await counter(server, key)).toMatchObject({ total: 2, online: 2 });
+        third.drop();
+        await watcher.sock.close();
+      });
     }
+
+    it.skipIf(!enabled)("the client's way back from an event stream: a WebSocket with its token takes the stream's place, not a second one", async () => {
+      const key = uniqueKey("takeover-switch");
+      const stream = await TestStream.join(sseUrl(server.url, key));
+      const socket = await TestSocket.join(server.wsUrl(key, stream.hello.resume));
+      expect(await stream.sock.closed).toEqual({ code: 1008, reason: "resumed elsewhere" });
+      expect(socket.hello).toMatchObject({ total: 1, visitor: 1, online: 1 });
+      expect(await counter(server, key)).toMatchObject({ total: 1, online: 1 });
+      await socket.sock.close();
+    });
 
     it.skipIf(!enabled)("a WebSocket and an event stream on one key count together and see each other", async () => {
       const key = uniqueKey("mixed");
@@ -237,6 +283,8 @@ export function behaviourSuite(target: Target): void {
     it.skipIf(!enabled)("bad input gets a clear answer and changes nothing", async () => {
       const key = uniqueKey("bad");
       const seed = await TestSocket.join(server.wsUrl(key));
+      // Its token opens the sockets below without new visits (each after the last has closed: one socket per token).
+      await seed.sock.close();
       const before = await counter(server, key);
 
       const plain = await fetch(`${server.url}/ws?key=${encodeURIComponent(key)}`);
@@ -269,7 +317,6 @@ export function behaviourSuite(target: Target): void {
       strange.ws.send(JSON.stringify({ type: "reset" }));
       expect((await strange.closed).code).toBe(1003);
 
-      await seed.sock.close();
       await expect.poll(async () => (await counter(server, key)).online, { timeout: 5000 }).toBe(0);
       expect((await counter(server, key)).total).toBe(before.total);
     });

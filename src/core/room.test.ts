@@ -86,4 +86,80 @@ describe("Room", () => {
     expect(counts.map((c) => c.reset)).toEqual([true, undefined]);
     expect(counts.map((c) => c.total)).toEqual([0, 0]);
   });
+
+  it("one page view, one socket: a resume while its socket is open takes over (1008 \"resumed elsewhere\"), online stays 1, nothing is counted", async () => {
+    const { h } = host(10);
+    let commits = 0;
+    const commit = h.commit;
+    h.commit = (key) => (commits++, commit(key));
+    const room = new Room("/", h);
+    const first = new FakePeer("first");
+    const firstSession = room.admit(first, null);
+    // The adapter's own close event comes later and finds the session closed (a half-open socket's never comes).
+    first.onClose = () => firstSession.close();
+    await settle();
+    const token = String(first.ofType("hello")[0]!.resume);
+
+    const second = new FakePeer("second");
+    const secondSession = room.admit(second, token);
+    expect(first.closed).toEqual({ code: 1008, reason: "resumed elsewhere" });
+    expect(room.online).toBe(1);
+    expect(room.peers.has(first)).toBe(false);
+    await settle();
+    expect(second.ofType("hello")).toEqual([expect.objectContaining({ total: 11, visitor: 11, online: 1 })]);
+
+    // And again: the newest holds the place; the total never moved.
+    const third = new FakePeer("third");
+    room.admit(third, token);
+    expect(second.closed).toEqual({ code: 1008, reason: "resumed elsewhere" });
+    secondSession.close();
+    expect(room.online).toBe(1);
+    await settle();
+    expect(room.total).toBe(11);
+    expect(commits).toBe(1);
+
+    // Another page view's socket is not touched; a closed session frees its entry.
+    const other = new FakePeer("other");
+    room.admit(other, null);
+    await settle();
+    expect(room.online).toBe(2);
+    expect(third.closed).toBeNull();
+  });
+
+  it("the takeover survives a Durable Object's hibernation: a restored socket is still its visitor's one socket", async () => {
+    const { h } = host(20);
+    const room = new Room("/", h);
+    const peer = new FakePeer();
+    room.admit(peer, null);
+    await settle();
+    const token = String(peer.ofType("hello")[0]!.resume);
+    const visitor = Number(peer.ofType("hello")[0]!.visitor);
+
+    // Woken: a new room; the socket comes back from its attachment with its visitor number.
+    const woken = new Room("/", h);
+    const restored = new FakePeer("restored");
+    woken.restore(restored, visitor);
+    const again = new FakePeer("again");
+    woken.admit(again, token);
+    expect(restored.closed).toEqual({ code: 1008, reason: "resumed elsewhere" });
+    expect(woken.online).toBe(1);
+  });
+
+  it("an invalid or expired token is a new visit and takes nothing over", async () => {
+    const { h, clock } = host(0);
+    const room = new Room("/", h);
+    const first = new FakePeer();
+    room.admit(first, null);
+    await settle();
+    const token = String(first.ofType("hello")[0]!.resume);
+    const forged = new FakePeer();
+    room.admit(forged, `${token.slice(0, -2)}xx`);
+    clock.advance(3601_000);
+    const late = new FakePeer();
+    room.admit(late, token);
+    await settle();
+    expect(first.closed).toBeNull();
+    expect(room.online).toBe(3);
+    expect(room.total).toBe(3);
+  });
 });

@@ -1,8 +1,9 @@
 import type { Committed } from "./batcher.ts";
 import { KeyLimitError } from "./key-limit.ts";
-import { CloseCode, encode, parseClientMessage, PONG } from "./protocol.ts";
+import { CloseCode, encode } from "./protocol.ts";
 import { MessageBucket } from "./rate-limiter.ts";
 import { issueResumeToken, verifyResumeToken } from "./resume.ts";
+import { RoomSession } from "./room-session.ts";
 import type { Clock, Logger, Peer, Signer } from "./ports.ts";
 
 // One key's room: every counting rule in one place (DESIGN.md §4). A socket
@@ -63,43 +64,6 @@ export interface Session {
   close(): void;
 }
 
-/** One small object per socket, not a bag of closures: it is most of what a socket costs us. */
-class RoomSession implements Session {
-  readonly #room: Room;
-  readonly #peer: Peer;
-  readonly #bucket: MessageBucket;
-  closed = false;
-
-  constructor(room: Room, peer: Peer, bucket: MessageBucket) {
-    this.#room = room;
-    this.#peer = peer;
-    this.#bucket = bucket;
-  }
-
-  get key(): string {
-    return this.#room.key;
-  }
-
-  message(data: string | null, byteLength: number): void {
-    if (this.closed) return;
-    const host = this.#room.host;
-    if (!this.#bucket.take(host.clock.now())) {
-      host.metrics?.messageRateClosures.inc();
-      this.#peer.close(CloseCode.policy, "too many messages");
-      return;
-    }
-    const parsed = parseClientMessage(data, byteLength);
-    if (parsed.ok) this.#peer.send(PONG);
-    else this.#peer.close(parsed.code, parsed.reason);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.#room.leave(this.#peer);
-  }
-}
-
 export class Room {
   readonly key: string;
   readonly host: RoomHost;
@@ -124,6 +88,8 @@ export class Room {
   /** One load of the stored total shared by every resume and snapshot that needs it. */
   #loading: Promise<void> | null = null;
   #refusals = 0;
+  /** Each open session's visitor (page view): a resume of one that is still open takes it over. */
+  readonly #byVisitor = new Map<number, RoomSession>();
 
   constructor(key: string, host: RoomHost) {
     this.key = key;
@@ -139,12 +105,25 @@ export class Room {
     return this.peers.size === 0 && this.remoteOnline === 0;
   }
 
-  /** A socket accepted for this key: a new visit, or the same page view again when `resume` is valid. */
+  /**
+   * A socket accepted for this key: a new visit, or the same page view again
+   * when `resume` is valid. One page view holds one socket (or stream) at a
+   * time: a resume whose visitor still has one open here takes over, and the
+   * old one is closed with 1008 "resumed elsewhere" and leaves online at once.
+   * Takeover rather than refusal, because the common case is honest: a page
+   * reconnecting (a network change, a sleeping laptop) while the server still
+   * holds its old, half-open socket, which nothing has told us is dead; a
+   * refusal would lock that page out until the heartbeat cut the corpse. A
+   * token copied onto many sockets still holds one place online.
+   */
   admit(peer: Peer, resume: string | null): Session {
     const session = this.#join(peer);
     const claim = resume === null ? null : verifyResumeToken(this.host.signer, this.key, resume, this.#nowS());
     if (claim) {
       this.host.metrics?.resumes.inc();
+      // After the join, so the room is never empty in between (a host may forget an empty room).
+      this.#byVisitor.get(claim.visitor)?.takeOver();
+      this.#own(session, claim.visitor);
       this.#knownTotal().then(
         () => !session.closed && this.#hello(peer, claim.visitor, resume!),
         (err: unknown) => !session.closed && this.#refuse(peer, err),
@@ -154,17 +133,24 @@ export class Room {
     this.host.commit(this.key).then(
       (c) => {
         this.observeTotal(c.total);
-        if (!session.closed) this.#hello(peer, c.visitor, this.#token(c.visitor));
+        if (session.closed) return;
+        this.#own(session, c.visitor);
+        this.#hello(peer, c.visitor, this.#token(c.visitor));
       },
       (err: unknown) => !session.closed && this.#refuse(peer, err),
     );
     return session;
   }
 
-  /** A socket that already had its hello (a Durable Object woken from hibernation): watching again, not counted. */
-  restore(peer: Peer): Session {
+  /**
+   * A socket that already had its hello (a Durable Object woken from
+   * hibernation, `visitor` from its attachment): watching again, not counted,
+   * and still the one socket of its page view.
+   */
+  restore(peer: Peer, visitor?: number): Session {
     const session = this.#join(peer);
     this.watchers.add(peer);
+    if (visitor) this.#own(session, visitor);
     return session;
   }
 
@@ -227,11 +213,18 @@ export class Room {
   }
 
   /** Called by a session when its socket has gone. */
-  leave(peer: Peer): void {
+  leave(peer: Peer, session?: RoomSession): void {
+    if (session?.visitor != null && this.#byVisitor.get(session.visitor) === session) this.#byVisitor.delete(session.visitor);
     this.peers.delete(peer);
     this.watchers.delete(peer);
     this.host.schedule(this);
     this.host.socketsChanged(this);
+  }
+
+  /** The session is its visitor's one socket here (the map holds open sessions only: leave removes them). */
+  #own(session: RoomSession, visitor: number): void {
+    session.visitor = visitor;
+    this.#byVisitor.set(visitor, session);
   }
 
   #join(peer: Peer): RoomSession {

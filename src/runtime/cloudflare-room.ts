@@ -76,7 +76,7 @@ export class CounterRoom {
       if (!state) continue;
       // Evicted before its visit committed: its fate is unknown, so the client reconnects rather than wait forever.
       if (state.visitor === 0) new DurablePeer(ws, state.key).close(CloseCode.tryAgainLater, "try again");
-      else this.#bind(ws, state.key, ctx.getTags(ws)[0] ?? "unknown", (room, peer) => room.restore(peer));
+      else this.#bind(ws, state.key, ctx.getTags(ws)[0] ?? "unknown", (room, peer) => room.restore(peer, state.visitor));
     }
     // Migrations (and the resume secret) before any event, for an object that has counted; a failure
     // (PostgreSQL down) is retried by the next event. A key nobody visited never gets here: the Worker
