@@ -87,11 +87,9 @@ export function scriptCommand(runtime: "node" | "bun", script: string, flags: st
  */
 export function headcountCommand(runtime: RuntimeName, env: Record<string, string | undefined>, flags: string[] = []): Command {
   switch (runtime) {
-    case "node": {
-      // As `npm start` runs it: two malloc arenas (README "Small boxes") and the preload that makes module loading cheap (src/runtime/node-preload.ts).
-      const node = scriptCommand("node", "src/runtime/node.ts", ["--import", "./src/runtime/node-preload.ts", ...flags]);
-      return { cmd: "sh", args: ["-c", 'MALLOC_ARENA_MAX=2 exec "$0" "$@"', node.cmd, ...node.args] };
-    }
+    case "node":
+      // As `npm start` runs it: the preload makes module loading cheap (src/runtime/node-preload.mjs).
+      return scriptCommand("node", "src/runtime/node.ts", ["--import", "./src/runtime/node-preload.mjs", ...flags]);
     case "bun":
       return scriptCommand("bun", "src/runtime/bun.ts", flags);
     case "worker":
