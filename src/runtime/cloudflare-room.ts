@@ -52,6 +52,8 @@ export class CounterRoom {
   #seqCeiling: number;
   /** Counts wake-ups, so an alarm run knows whether an event was written while it ran. */
   #wakes = 0;
+  /** The admin API deleted the key: no reports; its next visit registers it with the index again (MAX_KEYS). */
+  #forgotten = false;
   /** The history prune is armed (checked once per wake-up, not per commit). */
   #pruneArmed = false;
 
@@ -66,7 +68,8 @@ export class CounterRoom {
     this.#broadcaster = new Broadcaster(this.#config.broadcastIntervalMs, systemClock, () => this.#room?.emit());
     this.#reporter = new IndexReporter(env.INDEX, this.#log, () => {
       const room = this.#room;
-      return room && { key: room.key, total: room.totalKnown ? room.total : null, online: room.online };
+      // A key deleted by the admin API stays out of the index until it is registered again.
+      return room && !this.#forgotten ? { key: room.key, total: room.totalKnown ? room.total : null, online: room.online } : null;
     });
     // Idle pings are answered by the runtime itself and never wake the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG));
@@ -168,7 +171,10 @@ export class CounterRoom {
 
   /** Before the object's first write: the key is known to the index, so reads of unknown keys can skip objects. */
   async #ready(key: string): Promise<void> {
-    if (!this.#resources && !hasStorage(this.#ctx.storage, this.#env.HYPERDRIVE)) await registerKey(this.#env.INDEX, key);
+    if (this.#forgotten || (!this.#resources && !hasStorage(this.#ctx.storage, this.#env.HYPERDRIVE))) {
+      await registerKey(this.#env.INDEX, key);
+      this.#forgotten = false;
+    }
     this.#signer ??= (await this.#open()).signer;
   }
 
@@ -243,6 +249,7 @@ export class CounterRoom {
   /** Admin delete: the rows go, watchers see 0, and the index forgets the key (its place under MAX_KEYS is free). */
   async #delete(key: string): Promise<void> {
     await (await this.#open()).store.deleteKey(key);
+    this.#forgotten = true;
     this.#roomFor(key).reset(0);
     await forgetKey(this.#env.INDEX, key);
   }
