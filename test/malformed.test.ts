@@ -320,6 +320,8 @@ describe.each(RUNTIMES)("malformed input on $runtime", (target) => {
   const framesKey = uniqueKey(`malformed-${target.runtime}-frames`);
   const watchKey = uniqueKey(`malformed-${target.runtime}-watch`);
   let watcher: { sock: TestSocket; hello: Hello };
+  /** A second page view on the watcher's key, closed: its token moves "online" without a visit (one socket per token). */
+  let newcomer: Hello;
   let ctx: Ctx;
   /** Totals before the corpus, for every key an input could count a visit for. */
   const before = new Map<string, number>();
@@ -333,8 +335,11 @@ describe.each(RUNTIMES)("malformed input on $runtime", (target) => {
       // Lift the abuse limits this suite is not about: it opens many connections from one address.
       env: { RATE_LIMIT_BURST: "100000", RATE_LIMIT_PER_SEC: "100000", MAX_SOCKETS_PER_IP: "10000" },
     });
-    // Two real visits: the watcher, and one whose resume token every frame test presents.
+    // Three real visits: the watcher, a newcomer whose token comes and goes, and one whose resume token every frame test presents.
     watcher = await TestSocket.join(server.wsUrl(watchKey));
+    const comer = await TestSocket.join(server.wsUrl(watchKey));
+    await comer.sock.close();
+    newcomer = comer.hello;
     const seed = await TestSocket.join(server.wsUrl(framesKey));
     await seed.sock.close();
     ctx = {
@@ -344,7 +349,7 @@ describe.each(RUNTIMES)("malformed input on $runtime", (target) => {
     };
     const keys = new Set([garbageKey, framesKey, watchKey, ...corpus.flatMap((i) => (i.visitKey ? [i.visitKey(ctx)] : []))]);
     for (const key of keys) before.set(key, (await counter(server, key)).total);
-    expect(Object.fromEntries(before)).toMatchObject({ [garbageKey]: 0, [framesKey]: 1, [watchKey]: 1 });
+    expect(Object.fromEntries(before)).toMatchObject({ [garbageKey]: 0, [framesKey]: 1, [watchKey]: 2 });
   });
 
   afterAll(async () => {
@@ -357,11 +362,11 @@ describe.each(RUNTIMES)("malformed input on $runtime", (target) => {
     const health = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(5000) });
     expect(health.status).toBe(200);
     // A resumed socket on the watcher's key moves "online" without a visit.
-    const probe = await TestSocket.join(server.wsUrl(watchKey, watcher.hello.resume), 5000);
-    expect(probe.hello.total).toBe(1);
-    await watcher.sock.until((n) => n.online === 2 && n.total === 1, 5000);
+    const probe = await TestSocket.join(server.wsUrl(watchKey, newcomer.resume), 5000);
+    expect(probe.hello.total).toBe(2);
+    await watcher.sock.until((n) => n.online === 2 && n.total === 2, 5000);
     await probe.sock.close();
-    await watcher.sock.until((n) => n.online === 1 && n.total === 1, 5000);
+    await watcher.sock.until((n) => n.online === 1 && n.total === 2, 5000);
   }
 
   for (const input of corpus) {
