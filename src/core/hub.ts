@@ -4,8 +4,9 @@ import { ShuttingDownError } from "./errors.ts";
 import { Listeners } from "./listeners.ts";
 import type { HubMetrics } from "./metrics.ts";
 import { CloseCode } from "./protocol.ts";
-import { Room, type RoomHost, type RoomOptions, type Session, type Snapshot } from "./room.ts";
+import { Room, type RoomHost, type RoomOptions, type Session, type Snapshot, type Today } from "./room.ts";
 import type { Clock, CounterStore, Fanout, Logger, Peer, Signer } from "./ports.ts";
+import { daysBefore, utcDay, type VisitorIds, type Who } from "./visitors.ts";
 
 // The in-process host of rooms (Node, Bun, Deno): one room per key that has
 // sockets here, one group-commit batcher and one coalescing broadcaster for
@@ -17,6 +18,8 @@ export interface HubOptions extends RoomOptions {
   commitTimeoutMs: number;
   /** The batcher's gatherMs: > 0 for a store that commits synchronously (core/batcher.ts). */
   commitGatherMs?: number;
+  /** Days of daily numbers kept (HISTORY_RETENTION_DAYS); the roll-up deletes older ones. */
+  historyRetentionDays?: number;
 }
 
 export interface HubDeps {
@@ -26,6 +29,8 @@ export interface HubDeps {
   signer: Signer;
   log: Logger;
   metrics?: HubMetrics;
+  /** Hashes people for the day's visitors, where the store keeps days. */
+  visitors?: VisitorIds;
 }
 
 /** The fan-out for runtimes without a native one: write the encoded message to each watcher. */
@@ -55,6 +60,14 @@ export class Hub {
     this.batcher = new WriteBatcher(deps.store, deps.clock, deps.log, {
       commitTimeoutMs: opts.commitTimeoutMs,
       gatherMs: opts.commitGatherMs,
+      visitors: deps.visitors,
+      onDay: metrics
+        ? (bots, fresh) => {
+            metrics.bots.inc(bots);
+            metrics.visitors.inc(fresh);
+          }
+        : undefined,
+      onNewDay: (day) => void this.#rollUp(day, opts.historyRetentionDays ?? 90),
       onCommit: metrics
         ? (_keys, visits) => {
             metrics.commits.inc();
@@ -70,8 +83,9 @@ export class Hub {
       log: deps.log,
       options: { resumeTtlS: opts.resumeTtlS, messageBurst: opts.messageBurst, messagePerSec: opts.messagePerSec },
       metrics,
-      commit: (key) => this.batcher.add(key),
+      commit: (key, who) => this.batcher.add(key, who),
       loadTotal: async (key) => (await deps.store.totals([key])).get(key) ?? 0,
+      loadToday: deps.store.day && (async (key, day) => (await deps.store.day!.today([key], day)).get(key)),
       schedule: (room) => this.#broadcaster.touch(room.key),
       publish: (room, text) => deps.fanout.publish(room.key, text, room.watchers),
       socketsChanged: (room) => {
@@ -87,13 +101,13 @@ export class Hub {
   }
 
   /** Binds a socket accepted for `key` to its room: a new visit, or a reconnect with its resume token. */
-  admit(peer: Peer, key: string, resume: string | null): Session {
+  admit(peer: Peer, key: string, resume: string | null, who?: Who): Session {
     if (this.#draining) {
       // Refused before it joins a room, so it is never counted online.
       peer.close(CloseCode.goingAway, new ShuttingDownError().message);
       return refusedSession(key);
     }
-    return this.#room(key).admit(peer, resume);
+    return this.#room(key).admit(peer, resume, who);
   }
 
   /**
@@ -101,10 +115,12 @@ export class Hub {
    * other and shown to the key's watchers here, never online. No room is made
    * for it: rooms follow sockets.
    */
-  async count(key: string): Promise<Committed> {
+  async count(key: string, who?: Who): Promise<Committed> {
     if (this.#draining) throw new ShuttingDownError();
-    const committed = await this.batcher.add(key);
-    this.#rooms.get(key)?.observeTotal(committed.total);
+    const committed = await this.batcher.add(key, who);
+    const room = this.#rooms.get(key);
+    if (committed.today) room?.observeToday(committed.today);
+    room?.observeTotal(committed.total);
     return committed;
   }
 
@@ -128,13 +144,20 @@ export class Hub {
   async snapshot(key: string): Promise<Snapshot> {
     const room = this.#rooms.get(key);
     if (room) return room.snapshot();
-    const total = (await this.#deps.store.totals([key])).get(key) ?? 0;
-    return { key, total, online: 0 };
+    const day = this.#deps.store.day;
+    const [totals, today] = await Promise.all([
+      this.#deps.store.totals([key]),
+      day ? day.today([key], utcDay(this.#deps.clock.now())) : undefined,
+    ]);
+    const t = today?.get(key);
+    return { key, total: totals.get(key) ?? 0, online: 0, visitors: t?.visitors ?? 0, bots: t?.bots ?? 0 };
   }
 
-  /** A total learned elsewhere (another instance's commit, a resync). */
-  observeTotal(key: string, total: number): void {
-    this.#rooms.get(key)?.observeTotal(total);
+  /** A total learned elsewhere (another instance's commit, a resync), with that commit's day numbers when it had them. */
+  observeTotal(key: string, total: number, today?: Today): void {
+    const room = this.#rooms.get(key);
+    if (today) room?.observeToday(today);
+    room?.observeTotal(total);
   }
 
   /** An administrator set the total. */
@@ -163,6 +186,22 @@ export class Hub {
     let n = 0;
     for (const room of [...this.#rooms.values()]) n += room.closeAll(code, reason);
     return n;
+  }
+
+  /**
+   * Deletes the hashes and salts of the days before `day`, and daily rows past
+   * retention, in the background: counting never waits for it, and a failure
+   * is tried again at the next day's first commit (or the next start).
+   */
+  async #rollUp(day: string, retentionDays: number): Promise<void> {
+    const store = this.#deps.store.day;
+    if (!store) return;
+    try {
+      const hashes = await store.rollUp(day, daysBefore(day, retentionDays));
+      if (hashes > 0) this.#deps.log.info("visitor hashes of past days deleted", { hashes });
+    } catch (err) {
+      this.#deps.log.warn("roll-up of past days failed", { err });
+    }
   }
 
   #room(key: string): Room {

@@ -55,7 +55,7 @@ describe("Room", () => {
     expect(room.total).toBe(41);
     room.emit();
     expect(published).toHaveLength(1);
-    expect(woken.sent).toEqual([{ type: "count", key: "/", total: 41, online: 1, seq: 2001 }]);
+    expect(woken.sent).toEqual([{ type: "count", key: "/", total: 41, online: 1, visitors: 0, seq: 2001 }]);
     expect(woken.ofType("hello")).toEqual([]);
 
     const joiner = new FakePeer("joiner");

@@ -3,6 +3,7 @@ import { CloseCode, encode, parseClientMessage, PONG } from "./protocol.ts";
 import { MessageBucket } from "./rate-limiter.ts";
 import { issueResumeToken, verifyResumeToken } from "./resume.ts";
 import type { Clock, Logger, Peer, Signer } from "./ports.ts";
+import { utcDay, type DayCounts, type Who } from "./visitors.ts";
 
 // One key's room: every counting rule in one place (DESIGN.md §4). A socket
 // is admitted (a new visit, group-committed, or a reconnect presenting its
@@ -31,6 +32,16 @@ export interface Snapshot {
   key: string;
   total: number;
   online: number;
+  /** Today's (UTC) distinct visitors and filtered bots. */
+  visitors: number;
+  bots: number;
+}
+
+/** A key's numbers for one day, as a room shows them. */
+export interface Today {
+  day: string;
+  visitors: number;
+  bots: number;
 }
 
 /** Whoever drives rooms. Everything a room does to the world goes through here. */
@@ -40,10 +51,12 @@ export interface RoomHost {
   readonly log: Logger;
   readonly options: RoomOptions;
   readonly metrics?: RoomMetrics;
-  /** Counts one visit; resolves once it is committed (group commit: core/batcher.ts). */
-  commit(key: string): Promise<Committed>;
+  /** Counts one visit (a bot: one bot); resolves once it is committed (group commit: core/batcher.ts). */
+  commit(key: string, who?: Who): Promise<Committed>;
   /** The stored total of a key this room has not seen a commit for. */
   loadTotal(key: string): Promise<number>;
+  /** The stored numbers of `day` for the key; absent where the store keeps no days. */
+  loadToday?(key: string, day: string): Promise<DayCounts | undefined>;
   /** The room has news for its watchers: call `room.emit()` within the coalescing interval. */
   schedule(room: Room): void;
   /** Writes one encoded message to every watcher of the room. */
@@ -104,6 +117,8 @@ export class Room {
   readonly host: RoomHost;
   /** This instance's open sockets for the key: online counts these. */
   readonly peers = new Set<Peer>();
+  /** Bots' sockets: they watch the counts but are not online. */
+  readonly bots = new Set<Peer>();
   /**
    * The peers that have had their hello: counts go only to these, so a joiner
    * hears nothing before its own visit has committed. Always within `peers`.
@@ -122,6 +137,9 @@ export class Room {
   #resetPending = false;
   /** One load of the stored total shared by every resume and snapshot that needs it. */
   #loading: Promise<void> | null = null;
+  /** The latest day's visitors and bots this room has seen (commits, other instances, a load). */
+  today: Today | null = null;
+  #loadingToday: Promise<void> | null = null;
   #refusals = 0;
 
   constructor(key: string, host: RoomHost) {
@@ -135,23 +153,34 @@ export class Room {
 
   /** Nobody here and nobody elsewhere: the host may forget the room. */
   get empty(): boolean {
-    return this.peers.size === 0 && this.remoteOnline === 0;
+    return this.peers.size === 0 && this.bots.size === 0 && this.remoteOnline === 0;
+  }
+
+  /** Today's visitors as far as this room knows (0 once the day it knows has passed). */
+  get visitors(): number {
+    return this.#current()?.visitors ?? 0;
+  }
+
+  /** Today's bots as far as this room knows. */
+  get botsToday(): number {
+    return this.#current()?.bots ?? 0;
   }
 
   /** A socket accepted for this key: a new visit, or the same page view again when `resume` is valid. */
-  admit(peer: Peer, resume: string | null): Session {
-    const session = this.#join(peer);
+  admit(peer: Peer, resume: string | null, who?: Who): Session {
+    const session = this.#join(peer, who?.bot === true);
     const claim = resume === null ? null : verifyResumeToken(this.host.signer, this.key, resume, this.#nowS());
     if (claim) {
       this.host.metrics?.resumes.inc();
-      this.#knownTotal().then(
+      Promise.all([this.#knownTotal(), this.#knownToday()]).then(
         () => !session.closed && this.#hello(peer, claim.visitor, resume!),
         (err: unknown) => !session.closed && this.#refuse(peer, err),
       );
       return session;
     }
-    this.host.commit(this.key).then(
+    this.host.commit(this.key, who).then(
       (c) => {
+        if (c.today) this.observeToday(c.today);
         this.observeTotal(c.total);
         if (!session.closed) this.#hello(peer, c.visitor, this.#token(c.visitor));
       },
@@ -161,8 +190,8 @@ export class Room {
   }
 
   /** A socket that already had its hello (a Durable Object woken from hibernation): watching again, not counted. */
-  restore(peer: Peer): Session {
-    const session = this.#join(peer);
+  restore(peer: Peer, bot = false): Session {
+    const session = this.#join(peer, bot);
     this.watchers.add(peer);
     return session;
   }
@@ -175,6 +204,14 @@ export class Room {
     else if (known) return;
     this.#unsentSince ??= this.host.clock.now();
     this.host.schedule(this);
+  }
+
+  /** A day's numbers from anywhere: a later day replaces an earlier one; within a day they only grow. */
+  observeToday(t: Today): void {
+    const cur = this.today;
+    if (cur && (t.day < cur.day || (t.day === cur.day && t.visitors <= cur.visitors && t.bots <= cur.bots))) return;
+    this.today = cur && cur.day === t.day ? { day: t.day, visitors: Math.max(cur.visitors, t.visitors), bots: Math.max(cur.bots, t.bots) } : { ...t };
+    if (this.totalKnown) this.host.schedule(this);
   }
 
   /** An administrator set the total: the one time it may go down; watchers get a count flagged `reset`. */
@@ -194,8 +231,8 @@ export class Room {
 
   /** The numbers for the JSON API and the badge. */
   async snapshot(): Promise<Snapshot> {
-    await this.#knownTotal();
-    return { key: this.key, total: this.total, online: this.online };
+    await Promise.all([this.#knownTotal(), this.#knownToday()]);
+    return { key: this.key, total: this.total, online: this.online, visitors: this.visitors, bots: this.botsToday };
   }
 
   /** The coalesced broadcast: one encoded count with the latest numbers to every watcher. */
@@ -208,7 +245,7 @@ export class Room {
     this.host.updated(this);
     if (this.watchers.size === 0) return;
     this.seq++;
-    const count = { type: "count" as const, key: this.key, total: this.total, online: this.online, seq: this.seq };
+    const count = { type: "count" as const, key: this.key, total: this.total, online: this.online, visitors: this.visitors, seq: this.seq };
     const text = encode(this.#resetPending ? { ...count, reset: true } : count);
     this.#resetPending = false;
     this.host.publish(this, text);
@@ -220,7 +257,7 @@ export class Room {
 
   /** Closes every socket (shutdown); returns how many. */
   closeAll(code: number, reason: string): number {
-    const peers = [...this.peers];
+    const peers = [...this.peers, ...this.bots];
     for (const peer of peers) peer.close(code, reason);
     return peers.length;
   }
@@ -228,13 +265,14 @@ export class Room {
   /** Called by a session when its socket has gone. */
   leave(peer: Peer): void {
     this.peers.delete(peer);
+    this.bots.delete(peer);
     this.watchers.delete(peer);
     this.host.schedule(this);
     this.host.socketsChanged(this);
   }
 
-  #join(peer: Peer): RoomSession {
-    this.peers.add(peer);
+  #join(peer: Peer, bot: boolean): RoomSession {
+    (bot ? this.bots : this.peers).add(peer);
     const { messageBurst, messagePerSec } = this.host.options;
     const session = new RoomSession(this, peer, new MessageBucket(messageBurst, messagePerSec, this.host.clock.now()));
     this.host.schedule(this);
@@ -257,10 +295,34 @@ export class Room {
     return this.#loading;
   }
 
+  /** Today's numbers from the store when this room knows none for today (the day's first look, or after midnight). */
+  #knownToday(): Promise<void> {
+    const load = this.host.loadToday;
+    const day = utcDay(this.host.clock.now());
+    if (!load || this.today?.day === day) return Promise.resolve();
+    this.#loadingToday ??= load(this.key, day).then(
+      (t) => {
+        this.#loadingToday = null;
+        this.observeToday({ day, visitors: t?.visitors ?? 0, bots: t?.bots ?? 0 });
+      },
+      (err: unknown) => {
+        this.#loadingToday = null;
+        throw err;
+      },
+    );
+    return this.#loadingToday;
+  }
+
+  #current(): Today | null {
+    const t = this.today;
+    return t && t.day === utcDay(this.host.clock.now()) ? t : null;
+  }
+
   #hello(peer: Peer, visitor: number, resume: string): void {
     this.watchers.add(peer);
     peer.greeted?.(visitor, resume);
-    peer.send(encode({ type: "hello", key: this.key, total: this.total, online: this.online, visitor, resume, seq: this.seq }));
+    const hello = { type: "hello" as const, key: this.key, total: this.total, online: this.online, visitors: this.visitors, visitor, resume, seq: this.seq };
+    peer.send(encode(hello));
   }
 
   #refuse(peer: Peer, err: unknown): void {
