@@ -40,5 +40,15 @@ export const migrations: readonly MigrationMeta[] = [
     "bps": true,
     "folderMillis": 1796246585233,
     "hash": "e91997a04554d7f8786eb79c7435a3f6e22aef3d7f471b0a9e6342f99a2810db"
+  },
+  {
+    "sql": [
+      "CREATE TABLE `daily` (\n\t`key` text NOT NULL,\n\t`day` text NOT NULL,\n\t`visits` integer NOT NULL,\n\t`visitors` integer NOT NULL,\n\t`bots` integer NOT NULL,\n\tPRIMARY KEY(`key`, `day`)\n);\n",
+      "\n-- Hand-edited: WITHOUT ROWID (drizzle-kit cannot express it): the primary key is the table, not a second copy of it.\nCREATE TABLE `visitor_hashes` (\n\t`key` text NOT NULL,\n\t`day` text NOT NULL,\n\t`hash` text NOT NULL,\n\tPRIMARY KEY(`key`, `day`, `hash`)\n) WITHOUT ROWID;\n",
+      "\nCREATE TABLE `visitor_salts` (\n\t`day` text PRIMARY KEY NOT NULL,\n\t`salt` text NOT NULL\n);\n"
+    ],
+    "bps": true,
+    "folderMillis": 1796283130423,
+    "hash": "7ad1cdcb540e2e8ea17605b5f7b2248192c84081f108d6fb1d9e5e2f8e9586f1"
   }
 ];
