@@ -47,8 +47,8 @@ export interface DayStore {
   rollUp(today: string, keepFrom: string): Promise<number>;
   /** Daily numbers of `key` (SERVER_KEY: the server's) from `fromDay` on, oldest first; days without any are absent. */
   daily(key: string, fromDay: string): Promise<DailyPoint[]>;
-  /** Rows in the hashes table (tests: the roll-up shrinks it). */
-  hashCount(): Promise<number>;
+  /** Hashes stored for `day` (tests: the roll-up deletes them). */
+  hashCount(day: string): Promise<number>;
 }
 
 /** Durable counter storage. `increment` is one atomic statement per call. */

@@ -1,0 +1,100 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../src/core/logger.ts";
+import { SERVER_KEY, type DayBatch } from "../src/core/visitors.ts";
+import { openPostgres } from "../src/db/postgres.ts";
+import { openSqliteFile } from "../src/db/sqlite/file.ts";
+import type { SqlStore } from "../src/db/store.ts";
+import { systemClock } from "../src/runtime/clock.ts";
+import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+
+// Visitors per day on both stores (issue 13): hashes counted once per key and
+// day in the statement that adds the visits, bots apart, exact for hundreds of
+// thousands of visitors, and a roll-up that leaves only the daily rows.
+const silent = createLogger("error", () => {});
+const pgUp = await postgresAvailable();
+const dir = mkdtempSync(join(tmpdir(), "headcount-visitors-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const drivers: Array<[string, () => Promise<SqlStore>, boolean]> = [
+  ["sqlite", () => openSqliteFile(dir), true],
+  [
+    "postgres",
+    () => openPostgres(TEST_DATABASE_URL, { poolMax: 4, idleTimeoutS: 5, maxLifetimeS: 60, connectTimeoutS: 5, acquireTimeoutMs: 5000 }, silent, systemClock),
+    pgUp,
+  ],
+];
+
+const batch = (day: string, hashes: Record<string, string[]>, server: string[], bots: Record<string, number> = {}): DayBatch => ({
+  day,
+  hashes: new Map(Object.entries(hashes)),
+  server,
+  bots: new Map(Object.entries(bots)),
+});
+
+/** A day of the past no other test writes, so the roll-up here touches only this test's rows. */
+const pastDay = (n: number) => `19${String(70 + n).padStart(2, "0")}-01-01`;
+
+describe.each(drivers)("visitors on %s", (_name, open, enabled) => {
+  let store: SqlStore;
+  beforeAll(async () => {
+    if (enabled) store = await open();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it.skipIf(!enabled)("counts a hash once per key and day, visits every time, bots apart, and the server's own distinct visitors", async () => {
+    const a = uniqueKey("va");
+    const b = uniqueKey("vb");
+    const day = pastDay(Math.floor(Math.random() * 20));
+    let r = await store.day.commit(new Map([[a, 2]]), batch(day, { [a]: ["h1", "h1"] }, ["s1", "s1"]));
+    expect(r.get(a)).toEqual({ total: 2, visitors: 1, bots: 0 });
+    r = await store.day.commit(new Map([[a, 1], [b, 1]]), batch(day, { [a]: ["h2"], [b]: ["h1"] }, ["s2", "s1"], { b: 0, [b]: 3 }));
+    expect(r.get(a)).toEqual({ total: 3, visitors: 2, bots: 0 });
+    expect(r.get(b)).toEqual({ total: 1, visitors: 1, bots: 3 });
+    // Bots only: no visit, the total is read, not written.
+    r = await store.day.commit(new Map(), batch(day, {}, [], { [a]: 1 }));
+    expect(r.get(a)).toEqual({ total: 3, visitors: 2, bots: 1 });
+    expect((await store.totals([a])).get(a)).toBe(3);
+    expect(await store.day.daily(a, day)).toEqual([{ day, visits: 3, visitors: 2, bots: 1 }]);
+    expect((await store.day.today([a, b], day)).get(b)).toEqual({ visits: 1, visitors: 1, bots: 3 });
+    // Server-wide: distinct over all keys (s1 twice is one), not a sum of the keys' visitors.
+    const server = (await store.day.daily(SERVER_KEY, day)).at(-1)!;
+    expect(server.visitors).toBeGreaterThanOrEqual(2);
+  });
+
+  it.skipIf(!enabled)("one salt per day, whoever asks first", async () => {
+    const day = pastDay(30 + Math.floor(Math.random() * 20));
+    const first = await store.day.salt(day, `one-${Math.random()}`);
+    expect(await store.day.salt(day, "two")).toBe(first);
+  });
+
+  it.skipIf(!enabled)(
+    "is exact for 200,000 distinct visitors of one key in a day, and the roll-up leaves only the daily row",
+    async () => {
+      const key = uniqueKey("many");
+      const day = "1960-06-15";
+      await store.day.salt(day, "salt-of-the-day");
+      const per = 10_000;
+      for (let i = 0; i < 20; i++) {
+        const hashes = Array.from({ length: per }, (_, j) => (i * per + j).toString(16).padStart(16, "0"));
+        // Half of each batch again: repeats are no new visitors.
+        const again = hashes.slice(0, per / 2);
+        await store.day.commit(new Map([[key, per + again.length]]), batch(day, { [key]: [...hashes, ...again] }, []));
+      }
+      expect(await store.day.daily(key, day)).toEqual([{ day, visits: 300_000, visitors: 200_000, bots: 0 }]);
+      expect(await store.day.hashCount(day)).toBe(200_000);
+      const deleted = await store.day.rollUp("1960-06-16", "1900-01-01");
+      expect(deleted).toBeGreaterThanOrEqual(200_000);
+      expect(await store.day.hashCount(day)).toBe(0);
+      // The salt went with the day: asking again makes a new one.
+      expect(await store.day.salt(day, "a-new-salt")).toBe("a-new-salt");
+      expect(await store.day.daily(key, day)).toEqual([{ day, visits: 300_000, visitors: 200_000, bots: 0 }]);
+      await store.day.rollUp("1960-06-16", "1900-01-01");
+    },
+    30_000,
+  );
+});
