@@ -7,6 +7,7 @@ import type { Logger } from "./core/ports.ts";
 import { mountAdmin, type Admin } from "./routes/admin.ts";
 import { admit, type Admission, type AdmissionRules, type UpgradeRequest } from "./routes/admission.ts";
 import { adminGuard, isLocalRequest } from "./routes/auth.ts";
+import { mountDaily } from "./routes/daily.ts";
 import { mountDashboard } from "./routes/dashboard.ts";
 import { mountCors, mountEmbed } from "./routes/embed.ts";
 import type { Counters, Insights, WebhookSummary } from "./routes/insights.ts";
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps): HeadcountApp {
   mountSecurityHeaders(app); // CSP and friends on the HTML pages (Workers: public/_headers)
   mountRateLimit(app, limits, deps.peerAddress);
   mountEmbed(app, deps.counters, deps.insights);
+  mountDaily(app, deps.insights, limits.now, 30);
   mountDashboard(app, deps.insights, deps.webhooks, adminGuard({ adminToken: token, realm: "headcount dashboard", local }), {
     allowed: limits.allowedOrigins,
     refused: limits.refusedOrigins!,

@@ -1,7 +1,7 @@
 import { backoffMs } from "./backoff.ts";
 import { CommitTimeoutError } from "./errors.ts";
 import type { Clock, CounterStore, KeyCommit, Logger } from "./ports.ts";
-import { SERVER_KEY, utcDay, type VisitorIds, type Who } from "./visitors.ts";
+import { SERVER_KEY, utcDay, type DayBatch, type VisitorIds, type Who } from "./visitors.ts";
 
 // Group commit (DESIGN.md §5). Visits that arrive while a commit is in flight
 // are summed per key and go in the next statement, so one client alone pays
@@ -51,6 +51,8 @@ export interface BatcherOptions {
   onCommit?(keys: number, visits: number): void;
   /** A commit carried bots, and this many new server-wide visitors as this instance saw them. */
   onDay?(bots: number, freshVisitors: number): void;
+  /** A commit with its day's batch went through (a Durable Object passes the server's share to its index). */
+  committedDay?(counts: ReadonlyMap<string, number>, batch: DayBatch): void;
   /** The first commit of a UTC day (and the first after start): time for the roll-up of the days before. */
   onNewDay?(day: string): void;
 }
@@ -66,8 +68,8 @@ export class WriteBatcher {
   readonly #store: CounterStore;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #opts: Required<Omit<BatcherOptions, "onCommit" | "onDay" | "onNewDay" | "visitors">> &
-    Pick<BatcherOptions, "onCommit" | "onDay" | "onNewDay" | "visitors">;
+  readonly #opts: Required<Omit<BatcherOptions, "onCommit" | "onDay" | "onNewDay" | "visitors" | "committedDay">> &
+    Pick<BatcherOptions, "onCommit" | "onDay" | "onNewDay" | "visitors" | "committedDay">;
   /** The day of the last commit, and the server's visitors it reported (for onDay's fresh count). */
   #day: { day: string; visitors: number } | null = null;
 
@@ -178,7 +180,9 @@ export class WriteBatcher {
         day = utcDay(started);
         const people: Array<[string, Who]> = [];
         for (const [key, list] of batch) for (const w of list) if (w.who) people.push([key, w.who]);
-        committed = await dayStore.commit(counts, await this.#opts.visitors.batch(day, people));
+        const dayBatch = await this.#opts.visitors.batch(day, people);
+        committed = await dayStore.commit(counts, dayBatch);
+        this.#opts.committedDay?.(counts, dayBatch);
       } else {
         committed = await this.#plain(counts, batch);
       }

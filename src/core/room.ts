@@ -1,9 +1,11 @@
 import type { Committed } from "./batcher.ts";
-import { CloseCode, encode, parseClientMessage, PONG } from "./protocol.ts";
+import { CloseCode, encode } from "./protocol.ts";
 import { MessageBucket } from "./rate-limiter.ts";
+import { RoomSession } from "./room-session.ts";
 import { issueResumeToken, verifyResumeToken } from "./resume.ts";
 import type { Clock, Logger, Peer, Signer } from "./ports.ts";
-import { utcDay, type DayCounts, type Who } from "./visitors.ts";
+import { DayNumbers, type Today } from "./day-numbers.ts";
+import type { DayCounts, Who } from "./visitors.ts";
 
 // One key's room: every counting rule in one place (DESIGN.md §4). A socket
 // is admitted (a new visit, group-committed, or a reconnect presenting its
@@ -37,12 +39,7 @@ export interface Snapshot {
   bots: number;
 }
 
-/** A key's numbers for one day, as a room shows them. */
-export interface Today {
-  day: string;
-  visitors: number;
-  bots: number;
-}
+export type { Today } from "./day-numbers.ts";
 
 /** Whoever drives rooms. Everything a room does to the world goes through here. */
 export interface RoomHost {
@@ -75,43 +72,6 @@ export interface Session {
   close(): void;
 }
 
-/** One small object per socket, not a bag of closures: it is most of what a socket costs us. */
-class RoomSession implements Session {
-  readonly #room: Room;
-  readonly #peer: Peer;
-  readonly #bucket: MessageBucket;
-  closed = false;
-
-  constructor(room: Room, peer: Peer, bucket: MessageBucket) {
-    this.#room = room;
-    this.#peer = peer;
-    this.#bucket = bucket;
-  }
-
-  get key(): string {
-    return this.#room.key;
-  }
-
-  message(data: string | null, byteLength: number): void {
-    if (this.closed) return;
-    const host = this.#room.host;
-    if (!this.#bucket.take(host.clock.now())) {
-      host.metrics?.messageRateClosures.inc();
-      this.#peer.close(CloseCode.policy, "too many messages");
-      return;
-    }
-    const parsed = parseClientMessage(data, byteLength);
-    if (parsed.ok) this.#peer.send(PONG);
-    else this.#peer.close(parsed.code, parsed.reason);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.#room.leave(this.#peer);
-  }
-}
-
 export class Room {
   readonly key: string;
   readonly host: RoomHost;
@@ -138,13 +98,13 @@ export class Room {
   /** One load of the stored total shared by every resume and snapshot that needs it. */
   #loading: Promise<void> | null = null;
   /** The latest day's visitors and bots this room has seen (commits, other instances, a load). */
-  today: Today | null = null;
-  #loadingToday: Promise<void> | null = null;
+  readonly #today: DayNumbers;
   #refusals = 0;
 
   constructor(key: string, host: RoomHost) {
     this.key = key;
     this.host = host;
+    this.#today = new DayNumbers(host.clock, host.loadToday && ((day) => host.loadToday!(key, day)));
   }
 
   get online(): number {
@@ -158,12 +118,12 @@ export class Room {
 
   /** Today's visitors as far as this room knows (0 once the day it knows has passed). */
   get visitors(): number {
-    return this.#current()?.visitors ?? 0;
+    return this.#today.current()?.visitors ?? 0;
   }
 
   /** Today's bots as far as this room knows. */
   get botsToday(): number {
-    return this.#current()?.bots ?? 0;
+    return this.#today.current()?.bots ?? 0;
   }
 
   /** A socket accepted for this key: a new visit, or the same page view again when `resume` is valid. */
@@ -172,7 +132,7 @@ export class Room {
     const claim = resume === null ? null : verifyResumeToken(this.host.signer, this.key, resume, this.#nowS());
     if (claim) {
       this.host.metrics?.resumes.inc();
-      Promise.all([this.#knownTotal(), this.#knownToday()]).then(
+      Promise.all([this.#knownTotal(), this.#today.known()]).then(
         () => !session.closed && this.#hello(peer, claim.visitor, resume!),
         (err: unknown) => !session.closed && this.#refuse(peer, err),
       );
@@ -208,10 +168,7 @@ export class Room {
 
   /** A day's numbers from anywhere: a later day replaces an earlier one; within a day they only grow. */
   observeToday(t: Today): void {
-    const cur = this.today;
-    if (cur && (t.day < cur.day || (t.day === cur.day && t.visitors <= cur.visitors && t.bots <= cur.bots))) return;
-    this.today = cur && cur.day === t.day ? { day: t.day, visitors: Math.max(cur.visitors, t.visitors), bots: Math.max(cur.bots, t.bots) } : { ...t };
-    if (this.totalKnown) this.host.schedule(this);
+    if (this.#today.observe(t) && this.totalKnown) this.host.schedule(this);
   }
 
   /** An administrator set the total: the one time it may go down; watchers get a count flagged `reset`. */
@@ -231,7 +188,7 @@ export class Room {
 
   /** The numbers for the JSON API and the badge. */
   async snapshot(): Promise<Snapshot> {
-    await Promise.all([this.#knownTotal(), this.#knownToday()]);
+    await Promise.all([this.#knownTotal(), this.#today.known()]);
     return { key: this.key, total: this.total, online: this.online, visitors: this.visitors, bots: this.botsToday };
   }
 
@@ -293,29 +250,6 @@ export class Room {
       },
     );
     return this.#loading;
-  }
-
-  /** Today's numbers from the store when this room knows none for today (the day's first look, or after midnight). */
-  #knownToday(): Promise<void> {
-    const load = this.host.loadToday;
-    const day = utcDay(this.host.clock.now());
-    if (!load || this.today?.day === day) return Promise.resolve();
-    this.#loadingToday ??= load(this.key, day).then(
-      (t) => {
-        this.#loadingToday = null;
-        this.observeToday({ day, visitors: t?.visitors ?? 0, bots: t?.bots ?? 0 });
-      },
-      (err: unknown) => {
-        this.#loadingToday = null;
-        throw err;
-      },
-    );
-    return this.#loadingToday;
-  }
-
-  #current(): Today | null {
-    const t = this.today;
-    return t && t.day === utcDay(this.host.clock.now()) ? t : null;
   }
 
   #hello(peer: Peer, visitor: number, resume: string): void {

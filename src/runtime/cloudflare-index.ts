@@ -20,7 +20,9 @@ import { openHyperdrive, type HyperdriveStore } from "../db/hyperdrive.ts";
 import type { CounterRow } from "../routes/admin.ts";
 import type { KeyNumbers, SiteTotal } from "../routes/insights.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
-import { REPORT_INTERVAL_MS, type Report } from "./cloudflare-report.ts";
+import { REPORT_INTERVAL_MS, type Report, type ServerDay } from "./cloudflare-report.ts";
+import { randomSecret } from "./signer.ts";
+import { daysBefore, SERVER_KEY, utcDay, type DailyPoint } from "../core/visitors.ts";
 
 type Row = Record<string, CF.SqlStorageValue>;
 
@@ -48,6 +50,13 @@ export class CounterIndex {
       key text primary key, total integer not null, online integer not null, updated_at integer not null)`);
     this.#sql.exec("create index if not exists keys_total on keys (total desc)");
     this.#sql.exec("create index if not exists keys_online on keys (online) where online > 0");
+    // The visitor salt of the day for every key's object (core/visitors.ts); older days' are deleted as a new one is made.
+    this.#sql.exec("create table if not exists visitor_salts (day text primary key, salt text not null)");
+    // The server's days on the objects' own SQLite, from the rooms' reports: visits and bots summed,
+    // visitors distinct over every key through the server-wide hashes the reports carry.
+    this.#sql.exec(`create table if not exists server_daily (
+      day text primary key, visits integer not null, visitors integer not null, bots integer not null)`);
+    this.#sql.exec("create table if not exists server_hashes (day text not null, hash text not null, primary key (day, hash)) without rowid");
   }
 
   /** PostgreSQL through Hyperdrive when bound (the rooms have migrated it). */
@@ -66,6 +75,10 @@ export class CounterIndex {
         case "/report":
           this.#report((await request.json()) as Report);
           return Response.json({ ok: true });
+        case "/salt":
+          return Response.json({ salt: await this.#salt(url.searchParams.get("day") ?? "") });
+        case "/daily":
+          return Response.json(await this.#daily(url.searchParams.get("from") ?? ""));
         case "/known":
           return Response.json({ known: await this.#known(url.searchParams.get("key") ?? "") });
         case "/top":
@@ -102,7 +115,54 @@ export class CounterIndex {
     return store !== null && (await store.totals([key])).has(key);
   }
 
+  /**
+   * The salt of `day`: PostgreSQL's when bound (shared with every server on it),
+   * else this object's own. Only the current day asks, so making one deletes the days before.
+   */
+  async #salt(day: string): Promise<string> {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new HeadcountError(400, "bad_request", "day must be YYYY-MM-DD");
+    const store = this.#store();
+    if (store) return store.day.salt(day, randomSecret());
+    const row = this.#rows("select salt from visitor_salts where day = ?", day)[0];
+    if (row) return String(row.salt);
+    const salt = randomSecret();
+    this.#sql.exec("insert into visitor_salts (day, salt) values (?, ?)", day, salt);
+    // The roll-up of the index's own: the days before lose their salts and server-wide hashes (their counts stay).
+    this.#sql.exec("delete from visitor_salts where day < ?", day);
+    this.#sql.exec("delete from server_hashes where day < ?", day);
+    return salt;
+  }
+
+  /** The server's days: PostgreSQL's when bound, else what the rooms reported (#reportDay). */
+  async #daily(from: string): Promise<DailyPoint[]> {
+    const store = this.#store();
+    if (store) return store.day.daily(SERVER_KEY, from);
+    return this.#rows("select day, visits, visitors, bots from server_daily where day >= ? order by day", from).map((r) => ({
+      day: String(r.day),
+      visits: Number(r.visits),
+      visitors: Number(r.visitors),
+      bots: Number(r.bots),
+    }));
+  }
+
+  /** A room's share of the server's days: visits and bots added, hashes counted once (the day's distinct visitors). */
+  #reportDays(days: readonly ServerDay[]): void {
+    for (const d of days) {
+      let fresh = 0;
+      for (const hash of d.hashes) {
+        fresh += this.#rows("insert into server_hashes (day, hash) values (?, ?) on conflict do nothing returning 1 as fresh", d.day, hash).length;
+      }
+      this.#sql.exec(
+        `insert into server_daily (day, visits, visitors, bots) values (?, ?, ?, ?)
+         on conflict (day) do update set visits = visits + excluded.visits, visitors = visitors + excluded.visitors, bots = bots + excluded.bots`,
+        d.day, d.visits, fresh, d.bots,
+      );
+    }
+    this.#sql.exec("delete from server_daily where day < ?", daysBefore(utcDay(Date.now()), this.#config.limits.historyRetentionDays));
+  }
+
   #report(r: Report): void {
+    if (r.days && !this.#store()) this.#reportDays(r.days);
     const now = Date.now();
     const total = r.total ?? 0;
     if (r.reset) {

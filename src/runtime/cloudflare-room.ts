@@ -18,13 +18,20 @@ import { createLogger } from "../core/logger.ts";
 import type { Logger, Peer } from "../core/ports.ts";
 import { CloseCode, PONG } from "../core/protocol.ts";
 import { Room, type RoomHost, type Session } from "../core/room.ts";
+import type { DayBatch, Who } from "../core/visitors.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import { EventStreams } from "../routes/event-stream.ts";
 import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
-import { IndexReporter, registerKey } from "./cloudflare-report.ts";
+import { daySalt, IndexReporter, registerKey } from "./cloudflare-report.ts";
 import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
+
+/** Who a visit is, as the Worker's admission passed it on (cloudflare-stubs.ts visitParams). */
+function whoOf(url: URL): Who {
+  if (url.searchParams.get("bot") === "1") return { bot: true };
+  return { bot: false, address: url.searchParams.get("address") ?? "unknown", ua: url.searchParams.get("ua") ?? "" };
+}
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
 declare const WebSocketRequestResponsePair: typeof CF.WebSocketRequestResponsePair;
@@ -72,8 +79,10 @@ export class CounterRoom {
       const state = ws.deserializeAttachment() as SocketState | null;
       if (!state) continue;
       // Evicted before its visit committed: its fate is unknown, so the client reconnects rather than wait forever.
-      if (state.visitor === 0) new DurablePeer(ws, state.key).close(CloseCode.tryAgainLater, "try again");
-      else this.#bind(ws, state.key, ctx.getTags(ws)[0] ?? "unknown", (room, peer) => room.restore(peer));
+      const bot = state.bot === true;
+      // A bot's socket keeps visitor 0; its `bot` flag is written with its hello, so without it visitor 0 means no hello yet.
+      if (state.visitor === 0 && !bot) new DurablePeer(ws, state.key).close(CloseCode.tryAgainLater, "try again");
+      else this.#bind(ws, state.key, ctx.getTags(ws)[0] ?? "unknown", (room, peer) => room.restore(peer, bot), bot);
     }
     // Migrations (and the resume secret) before any event, for an object that has counted; a failure
     // (PostgreSQL down) is retried by the next event. A key nobody visited never gets here: the Worker
@@ -82,7 +91,16 @@ export class CounterRoom {
   }
 
   #open(): Promise<RoomResources> {
-    this.#resources ??= openRoomResources(this.#ctx.storage, this.#env.HYPERDRIVE, this.#config, this.#log, () => this.#wake()).catch((err: unknown) => {
+    const serverDay = (counts: ReadonlyMap<string, number>, b: DayBatch) => {
+      let bots = 0;
+      for (const n of b.bots.values()) bots += n;
+      let visits = 0;
+      for (const n of counts.values()) visits += n;
+      this.#reporter.addDay(b.day, visits, bots, b.server);
+    };
+    this.#resources ??= openRoomResources(this.#ctx.storage, this.#env.HYPERDRIVE, this.#config, this.#log, () => this.#wake(), (day) =>
+      daySalt(this.#env.INDEX, day), serverDay,
+    ).catch((err: unknown) => {
       this.#resources = null;
       this.#log.warn("store unavailable", { err });
       throw err;
@@ -99,8 +117,9 @@ export class CounterRoom {
       options: { resumeTtlS: this.#config.resumeTtlS, messageBurst: this.#config.messageRate.burst, messagePerSec: this.#config.messageRate.perSec },
       // Admission and snapshots open the resources first, so the signer is there when a token is made or checked.
       signer: { sign: (m) => this.#signerNow().sign(m) },
-      commit: async (k) => (await this.#open()).batcher.add(k),
+      commit: async (k, who) => (await this.#open()).batcher.add(k, who),
       loadTotal: async (k) => ((await (await this.#open()).store.totals([k])).get(k) ?? 0),
+      loadToday: async (k, day) => (await (await this.#open()).store.day.today([k], day)).get(k),
       schedule: () => this.#broadcaster.touch(key),
       publish: (room, text) => {
         if (room.seq >= this.#seqCeiling) this.#ctx.storage.kv.put("seq_ceiling", (this.#seqCeiling = room.seq + SEQ_BLOCK));
@@ -122,23 +141,26 @@ export class CounterRoom {
     return this.#signer;
   }
 
-  #bind(ws: CF.WebSocket, key: string, address: string, join: (room: Room, peer: Peer) => Session): void {
+  #bind(ws: CF.WebSocket, key: string, address: string, join: (room: Room, peer: Peer) => Session, bot = false): void {
     this.#caps.take(address);
-    this.#sessions.set(ws, { session: join(this.#roomFor(key), new DurablePeer(ws, key)), address });
+    this.#sessions.set(ws, { session: join(this.#roomFor(key), new DurablePeer(ws, key, bot)), address });
   }
 
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const key = () => validateKey(url.searchParams.get("key"));
+    const address = () => url.searchParams.get("address") ?? "unknown";
     try {
       switch (url.pathname) {
         case "/ws":
-          return await this.#accept(key(), url.searchParams.get("resume"), url.searchParams.get("address") ?? "unknown");
+          return await this.#accept(key(), url.searchParams.get("resume"), address(), whoOf(url));
         case "/sse":
-          return await this.#acceptStream(key(), url.searchParams.get("resume"), url.searchParams.get("address") ?? "unknown", request.signal);
+          return await this.#acceptStream(key(), url.searchParams.get("resume"), address(), whoOf(url), request.signal);
         case "/count":
           if (request.method !== "POST") break;
-          return Response.json(await this.#count(key()));
+          return Response.json(await this.#count(key(), whoOf(url)));
+        case "/daily":
+          return Response.json(await (await this.#open()).store.day.daily(key(), url.searchParams.get("from") ?? ""));
         case "/snapshot":
           return Response.json(await this.#roomFor(key()).snapshot());
         case "/history":
@@ -173,7 +195,7 @@ export class CounterRoom {
     return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
   }
 
-  async #accept(key: string, resume: string | null, address: string): Promise<Response> {
+  async #accept(key: string, resume: string | null, address: string, who: Who): Promise<Response> {
     const refused = this.#capRefusal(address);
     if (refused) return refused;
     await this.#ready(key);
@@ -181,19 +203,19 @@ export class CounterRoom {
     // The address tag lives with the socket in the runtime's memory only (never in storage).
     this.#ctx.acceptWebSocket(server, [address.slice(0, 256)]);
     server.serializeAttachment({ key, visitor: 0 } satisfies SocketState);
-    this.#bind(server, key, address, (room, peer) => room.admit(peer, resume));
+    this.#bind(server, key, address, (room, peer) => room.admit(peer, resume, who), who.bot);
     // Workers' ResponseInit takes the client end; the DOM typing of Response does not know it.
     return new Response(null, { status: 101, webSocket: client } as ResponseInit);
   }
 
   /** An event stream: the same caps, room and hello as a socket; it leaves when either side ends it. */
-  async #acceptStream(key: string, resume: string | null, address: string, signal: AbortSignal): Promise<Response> {
+  async #acceptStream(key: string, resume: string | null, address: string, who: Who, signal: AbortSignal): Promise<Response> {
     const refused = this.#capRefusal(address);
     if (refused) return refused;
     await this.#ready(key);
     return this.#streams.open((peer) => {
       this.#caps.take(address);
-      const session = this.#roomFor(key).admit(peer, resume);
+      const session = this.#roomFor(key).admit(peer, resume, who);
       let left = false;
       return {
         key,
@@ -209,10 +231,12 @@ export class CounterRoom {
   }
 
   /** A visit without a connection (the pixel): committed, shown to the watchers, never online. */
-  async #count(key: string): Promise<{ total: number }> {
+  async #count(key: string, who: Who): Promise<{ total: number }> {
     await this.#ready(key);
-    const committed = await (await this.#open()).batcher.add(key);
-    this.#roomFor(key).observeTotal(committed.total);
+    const committed = await (await this.#open()).batcher.add(key, who);
+    const room = this.#roomFor(key);
+    if (committed.today) room.observeToday(committed.today);
+    room.observeTotal(committed.total);
     return { total: committed.total };
   }
 

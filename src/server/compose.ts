@@ -5,6 +5,7 @@ import { Hub } from "../core/hub.ts";
 import { Gauge, hubMetrics, Registry } from "../core/metrics.ts";
 import type { Clock, Fanout, HttpPoster, Logger, Signer } from "../core/ports.ts";
 import { RateLimiter } from "../core/rate-limiter.ts";
+import { VisitorIds, type VisitorMac } from "../core/visitors.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import type { HmacHex } from "../core/webhook-worker.ts";
 import type { Admin } from "../routes/admin.ts";
@@ -38,6 +39,8 @@ export interface RuntimeParts {
   clock: Clock;
   signer(secret: string): Signer;
   hmac: HmacHex;
+  /** HMAC-SHA-256 truncated to 64 bits, for the day's visitor hashes. */
+  visitorMac: VisitorMac;
   randomSecret(): string;
   instanceId: string;
   /** MAX_SOCKETS when unset: below the runtime's open-file limit. */
@@ -71,10 +74,13 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
   const { store } = opened;
   const secret = config.resumeSecret ?? (await store.ensureSetting("resume_secret", parts.randomSecret()));
   const registry = new Registry();
+  // The day's salt is the database's, so every instance on it hashes alike (core/visitors.ts).
+  const visitors = new VisitorIds(parts.visitorMac, (day) => store.day.salt(day, parts.randomSecret()));
   const hub = new Hub(
-    { store, fanout: parts.fanout, clock: parts.clock, signer: parts.signer(secret), log, metrics: hubMetrics(registry) },
+    { store, fanout: parts.fanout, clock: parts.clock, signer: parts.signer(secret), log, metrics: hubMetrics(registry), visitors },
     {
       ...config,
+      historyRetentionDays: config.limits.historyRetentionDays,
       messageBurst: config.messageRate.burst,
       messagePerSec: config.messageRate.perSec,
       // The SQLite file commits (and fsyncs) synchronously: gather visits for a millisecond (core/batcher.ts).
@@ -136,7 +142,7 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
       parts.longLived?.(c);
       return streams.open(join, c.req.raw.signal, headers);
     },
-    countVisit: (visit) => hub.count(visit.key),
+    countVisit: (visit) => hub.count(visit.key, visit.who),
     corsOrigins: config.corsOrigins,
     log,
   });
