@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { BROWSER_UA, CRAWLER_UA, postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { freshDataDir, runToExit, startServer, type RuntimeName, type RunningServer } from "./helpers/server.ts";
 import { sseUrl, StreamRefused, TestStream } from "./helpers/sse.ts";
 import { sleep, TestSocket, type Hello, type Received } from "./helpers/ws.ts";
@@ -33,19 +33,33 @@ interface Client {
   readonly messages: Received[];
   readonly latest: { total: number; online: number } | undefined;
   until(pred: (n: { total: number; online: number }) => boolean, timeoutMs?: number): Promise<{ total: number; online: number }>;
+  waitFor(pred: (m: Received) => boolean, timeoutMs?: number): Promise<Received>;
   close(): Promise<unknown>;
 }
 
 function joiner(server: () => RunningServer, transport: Transport) {
-  return (key: string, resume?: string): Promise<{ sock: Client; hello: Hello }> =>
-    transport === "websocket" ? TestSocket.join(server().wsUrl(key, resume)) : TestStream.join(sseUrl(server().url, key, resume));
+  return (key: string, resume?: string, headers?: Record<string, string>): Promise<{ sock: Client; hello: Hello }> =>
+    transport === "websocket"
+      ? TestSocket.join(server().wsUrl(key, resume), 10_000, headers)
+      : TestStream.join(sseUrl(server().url, key, resume), 10_000, headers);
 }
 
-async function counter(server: RunningServer, key: string): Promise<{ total: number; online: number }> {
+async function counter(server: RunningServer, key: string): Promise<{ total: number; online: number; visitors: number; bots: number }> {
   const res = await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`);
   expect(res.status).toBe(200);
-  return (await res.json()) as { total: number; online: number };
+  return (await res.json()) as { total: number; online: number; visitors: number; bots: number };
 }
+
+type Day = { day: string; visits: number; visitors: number; bots: number };
+
+async function daily(server: RunningServer, key: string | null, days = 1): Promise<{ key: string | null; days: Day[] }> {
+  const res = await fetch(`${server.url}/api/daily?days=${days}${key === null ? "" : `&key=${encodeURIComponent(key)}`}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { key: string | null; days: Day[] };
+}
+
+/** Another browser's User-Agent: another visitor from the same address. */
+const OTHER_UA = BROWSER_UA.replace("Chrome/131", "Chrome/130");
 
 export function behaviourSuite(target: Target): void {
   const name = `${target.runtime} on ${target.store === "embedded" ? "the embedded store" : "PostgreSQL"}`;
@@ -134,6 +148,31 @@ export function behaviourSuite(target: Target): void {
         expect((await counter(server, key)).total).toBe(2);
         for (const s of [again, forged, moved]) await s.sock.close();
       });
+
+      it.skipIf(!enabled)(`${transport}: visitors: the same client twice is one visitor, another user agent another; a crawler is a bot and nothing else; a resume changes nothing`, async () => {
+        const key = uniqueKey("visitors");
+        const a = await join(key);
+        expect(a.hello).toMatchObject({ total: 1, visitors: 1, visitor: 1 });
+        const b = await join(key);
+        expect(b.hello).toMatchObject({ total: 2, visitors: 1, visitor: 2 });
+        const c = await join(key, undefined, { "User-Agent": OTHER_UA });
+        expect(c.hello).toMatchObject({ total: 3, visitors: 2, visitor: 3 });
+        await a.sock.waitFor((m) => m.type === "count" && m.visitors === 2 && m.total === 3);
+        const bot = await join(key, undefined, { "User-Agent": CRAWLER_UA });
+        // A bot watches the counts but is not a visit, a visitor, or online.
+        expect(bot.hello).toMatchObject({ total: 3, visitors: 2, visitor: 0, online: 3 });
+        expect(await counter(server, key)).toMatchObject({ total: 3, online: 3, visitors: 2, bots: 1 });
+        await a.sock.close();
+        const again = await join(key, a.hello.resume);
+        expect(again.hello).toMatchObject({ total: 3, visitors: 2 });
+        expect(await counter(server, key)).toMatchObject({ total: 3, visitors: 2, bots: 1 });
+        const today = new Date().toISOString().slice(0, 10);
+        expect(await daily(server, key)).toEqual({ key, days: [{ day: today, visits: 3, visitors: 2, bots: 1 }] });
+        // The server's day: distinct over every key (these two people at least), bots included.
+        await expect.poll(async () => (await daily(server, null)).days[0]!.visitors, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+        expect((await daily(server, null)).days[0]!.bots).toBeGreaterThanOrEqual(1);
+        for (const s of [b, c, bot, again]) await s.sock.close();
+      });
     }
 
     it.skipIf(!enabled)("a WebSocket and an event stream on one key count together and see each other", async () => {
@@ -197,7 +236,8 @@ export function behaviourSuite(target: Target): void {
     it.skipIf(!enabled)("the pixel counts one visit, shown to watchers: a no-store GIF, the key from the Referer without key=, HEAD counts nothing", async () => {
       const key = uniqueKey("pixel");
       const watcher = await TestSocket.join(server.wsUrl(key));
-      const res = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`);
+      const browser = { "User-Agent": BROWSER_UA };
+      const res = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { headers: browser });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("image/gif");
       expect(res.headers.get("cache-control")).toMatch(/no-store/);
@@ -208,9 +248,9 @@ export function behaviourSuite(target: Target): void {
 
       // Without key=: the Referer's path, as location.pathname has it (the widget's default key).
       const page = uniqueKey("pixel-page");
-      await (await fetch(`${server.url}/pixel.gif`, { headers: { Referer: `http://127.0.0.1:${server.port}${page}?utm=x` } })).arrayBuffer();
+      await (await fetch(`${server.url}/pixel.gif`, { headers: { ...browser, Referer: `http://127.0.0.1:${server.port}${page}?utm=x` } })).arrayBuffer();
       // On this server's own page, the page's ?key=.
-      await (await fetch(`${server.url}/pixel.gif`, { headers: { Referer: `http://127.0.0.1:${server.port}/?key=${encodeURIComponent(key)}` } })).arrayBuffer();
+      await (await fetch(`${server.url}/pixel.gif`, { headers: { ...browser, Referer: `http://127.0.0.1:${server.port}/?key=${encodeURIComponent(key)}` } })).arrayBuffer();
       const head = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { method: "HEAD" });
       expect(head.status).toBe(200);
       const bad = await fetch(`${server.url}/pixel.gif?key=%zz`);
@@ -221,6 +261,10 @@ export function behaviourSuite(target: Target): void {
       await watcher.sock.until((n) => n.total === 3);
       expect((await counter(server, page)).total).toBe(1);
       expect(await counter(server, key)).toMatchObject({ total: 3, online: 1 });
+      // A crawler's fetch of the pixel, and one without a User-Agent, are bots: the same GIF, no visit.
+      expect((await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { headers: { "User-Agent": CRAWLER_UA } })).status).toBe(200);
+      expect((await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { headers: { "User-Agent": "" } })).status).toBe(200);
+      expect(await counter(server, key)).toMatchObject({ total: 3, visitors: 1, bots: 2 });
       // The badge shows the total and counts nothing.
       await (await fetch(`${server.url}/badge/${encodeURIComponent(key)}.svg`)).text();
       expect((await counter(server, key)).total).toBe(3);

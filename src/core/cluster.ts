@@ -82,7 +82,7 @@ export class Cluster {
   }
 
   #onTotal(payload: string): void {
-    let msg: { k?: unknown; t?: unknown; r?: unknown };
+    let msg: { k?: unknown; t?: unknown; r?: unknown; d?: unknown; v?: unknown; b?: unknown };
     try {
       msg = JSON.parse(payload) as typeof msg;
     } catch {
@@ -90,7 +90,12 @@ export class Cluster {
     }
     if (typeof msg.k !== "string" || typeof msg.t !== "number") return;
     if (msg.r === true) this.#hub.resetTotal(msg.k, msg.t);
-    else this.#hub.observeTotal(msg.k, msg.t);
+    else {
+      // A commit that carried its day also says the key's visitors and bots of that day (db/day-store.ts).
+      const today =
+        typeof msg.d === "string" && typeof msg.v === "number" && typeof msg.b === "number" ? { day: msg.d, visitors: msg.v, bots: msg.b } : undefined;
+      this.#hub.observeTotal(msg.k, msg.t, today);
+    }
   }
 
   #onPresence(payload: string): void {
