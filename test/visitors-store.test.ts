@@ -2,13 +2,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Hub, loopFanout } from "../src/core/hub.ts";
 import { createLogger } from "../src/core/logger.ts";
-import { SERVER_KEY, type DayBatch } from "../src/core/visitors.ts";
+import { FakeClock, fakeSigner } from "../src/core/testing.ts";
+import { SERVER_KEY, VisitorIds, type DayBatch } from "../src/core/visitors.ts";
+import { visitorMac } from "../src/runtime/signer.ts";
 import { openPostgres } from "../src/db/postgres.ts";
 import { openSqliteFile } from "../src/db/sqlite/file.ts";
 import type { SqlStore } from "../src/db/store.ts";
 import { systemClock } from "../src/runtime/clock.ts";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { BROWSER_UA, postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 
 // Visitors per day on both stores (issue 13): hashes counted once per key and
 // day in the statement that adds the visits, bots apart, exact for hundreds of
@@ -97,4 +100,32 @@ describe.each(drivers)("visitors on %s", (_name, open, enabled) => {
     },
     30_000,
   );
+
+  it.skipIf(!enabled)("the first commit of a day rolls up the days before (injected clock): yesterday's hashes and salt go, its counts stay", async () => {
+    const clock = new FakeClock(Date.parse("1980-03-01T23:59:00Z"));
+    const visitors = new VisitorIds(visitorMac, (day) => store.day.salt(day, `salt-${Math.random()}`));
+    const hub = new Hub(
+      { store, fanout: loopFanout, clock, signer: fakeSigner(), log: silent, visitors },
+      { broadcastIntervalMs: 50, commitTimeoutMs: 10_000, resumeTtlS: 60, messageBurst: 10, messagePerSec: 1, historyRetentionDays: 90 },
+    );
+    const key = uniqueKey("rollup");
+    const who = { bot: false as const, address: "198.51.100.1", ua: BROWSER_UA };
+    expect((await hub.count(key, who)).today).toEqual({ day: "1980-03-01", visitors: 1, bots: 0 });
+    expect((await hub.count(key, who)).today).toEqual({ day: "1980-03-01", visitors: 1, bots: 0 });
+    expect(await store.day.hashCount("1980-03-01")).toBeGreaterThanOrEqual(2); // the key's and the server's
+    const salt = await store.day.salt("1980-03-01", "not this one");
+    expect(salt).not.toBe("not this one");
+
+    clock.advance(2 * 60_000); // past midnight UTC
+    // A new day, a new salt: the same person is the day's first visitor again.
+    expect((await hub.count(key, who)).today).toEqual({ day: "1980-03-02", visitors: 1, bots: 0 });
+    await expect.poll(() => store.day.hashCount("1980-03-01"), { timeout: 5000 }).toBe(0);
+    expect(await store.day.salt("1980-03-01", "a new one")).toBe("a new one"); // the old salt is gone
+    expect(await store.day.daily(key, "1980-01-01")).toEqual([
+      { day: "1980-03-01", visits: 2, visitors: 1, bots: 0 },
+      { day: "1980-03-02", visits: 1, visitors: 1, bots: 0 },
+    ]);
+    await store.day.rollUp("1980-03-03", "1900-01-01");
+    hub.closeAll();
+  });
 });
