@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import WebSocket from "ws";
-import { chromiumAvailable, launchChromium } from "./helpers/browser.ts";
+import { botContext, chromiumAvailable, launchChromium } from "./helpers/browser.ts";
 import { uniqueKey } from "./helpers/env.ts";
 import { startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 
@@ -74,6 +74,27 @@ function browserSuite(runtime: RuntimeName): void {
       await second.close();
       await expect.poll(() => value(first, "#online")).toBe(1);
       expect(await value(first, "#total")).toBe(2);
+    });
+
+    it.skipIf(!enabled)("headless Chromium as it is (HeadlessChrome, navigator.webdriver) is a bot: it sees the counts, counts nothing, and shows up in bots", async () => {
+      const key = uniqueKey("headless");
+      const person = await browser.newPage();
+      await person.goto(`${server.url}/?key=${encodeURIComponent(key)}`);
+      await expect.poll(() => value(person, "#total")).toBe(1);
+      await expect.poll(() => value(person, "#visitors")).toBe(1);
+      const bot = await (await botContext(browser)).newPage();
+      expect(await bot.evaluate(() => [navigator.webdriver, navigator.userAgent.includes("HeadlessChrome")])).toEqual([true, true]);
+      await bot.goto(`${server.url}/?key=${encodeURIComponent(key)}`);
+      await bot.locator("#state[data-state=live]").waitFor();
+      // The bot's page shows the numbers, unchanged by it: no visit, no visitor, not online, no number of its own.
+      await expect.poll(() => value(bot, "#total")).toBe(1);
+      expect(await value(bot, "#visitors")).toBe(1);
+      expect(await value(bot, "#online")).toBe(1);
+      expect(await bot.locator("#you").isHidden()).toBe(true);
+      const numbers = (await (await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`)).json()) as Record<string, number>;
+      expect(numbers).toMatchObject({ total: 1, online: 1, visitors: 1, bots: 1 });
+      await bot.close();
+      await person.close();
     });
 
     it.skipIf(!enabled)("the page and the dashboard run under their CSP without a violation: the counter and the widget demo go live, the dashboard lists refused origins", async () => {
