@@ -37,9 +37,8 @@
 .hc[data-state="paused"] .dot { opacity: .5; }
 b { font-weight: var(--headcount-number-weight, 700); }
 .sep { color: var(--headcount-muted, #59636e); }
-/* Separators only between the numbers shown: the first shown part has none. */
-.part .sep { display: none; margin-right: .45em; }
-.part:not([hidden]) ~ .part .sep { display: inline; }
+/* The numbers shown (and their separators) are laid out as children of .hc. */
+.parts { display: contents; }
 [hidden] { display: none; }
 @media (prefers-color-scheme: dark) {
   .hc { color: var(--headcount-color, #f0f6fc); background: var(--headcount-background, #151b23); border: var(--headcount-border, 1px solid #3d444d); }
@@ -59,15 +58,21 @@ b { font-weight: var(--headcount-number-weight, 700); }
       return null;
     }
   })();
-  const HTML = `<span class="hc" part="counter" role="group" aria-label="Visitor counter" data-state="connecting"><span class="dot" aria-hidden="true"></span><span class="part" data-part="visits"><span class="sep" aria-hidden="true">·</span><b class="total">–</b> <span class="total-label">visits</span></span><span class="part" data-part="visitors" hidden><span class="sep" aria-hidden="true">·</span><b class="visitors">–</b> <span class="visitors-label">visitors today</span></span><span class="part" data-part="online"><span class="sep" aria-hidden="true">·</span><b class="online">–</b> online now</span><span class="site" hidden><span class="sep" aria-hidden="true">·</span> <b class="site-total">–</b> on this site</span></span>`;
+  const HTML = `<span class="hc" part="counter" role="group" aria-label="Visitor counter" data-state="connecting"><span class="dot" aria-hidden="true"></span><span class="parts"></span><span class="site" hidden><span class="sep" aria-hidden="true">·</span> <b class="site-total">–</b> on this site</span></span>`;
 
   const SITE_REFRESH_MS = 60_000;
-  const PARTS = ["visits", "visitors", "online"];
-  /** The numbers a `show` value asks for, in their fixed order; none known: the default. */
+  // The numbers a counter can show, in this order; `show` picks some (default: visits and online).
+  const PARTS = {
+    visits: `<span><b class="total">–</b> <span class="total-label">visits</span></span>`,
+    visitors: `<span><b class="visitors">–</b> <span class="visitors-label">visitors today</span></span>`,
+    online: `<span><b class="online">–</b> online now</span>`,
+  };
+  const SEP = `<span class="sep" aria-hidden="true">·</span>`;
+  /** The markup for a `show` value: the parts it names, in their fixed order; none known: the default. */
   const partsOf = (show) => {
     const asked = new Set(String(show ?? "").toLowerCase().split(/[\s,]+/));
-    const parts = PARTS.filter((p) => asked.has(p));
-    return parts.length > 0 ? parts : ["visits", "online"];
+    const names = Object.keys(PARTS).filter((p) => asked.has(p));
+    return (names.length > 0 ? names : ["visits", "online"]).map((p) => PARTS[p]).join(SEP);
   };
 
   // One connection per key per page, whatever the number of counters showing it:
@@ -143,8 +148,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
       const $ = (sel) => this.#root.querySelector(sel);
       const box = $(".hc");
       const site = this.hasAttribute("site");
-      const shown = partsOf(this.getAttribute("show"));
-      for (const part of this.#root.querySelectorAll(".part")) part.hidden = !shown.includes(part.dataset.part);
+      $(".parts").innerHTML = partsOf(this.getAttribute("show"));
       let counted = false;
       this.#unsubscribe = subscribe(this.key, ({ update, state, transport }) => {
         if (state) box.dataset.state = state;
@@ -158,8 +162,9 @@ b { font-weight: var(--headcount-number-weight, 700); }
         this.#set($(".total"), update.total);
         this.#set($(".online"), update.online);
         this.#set($(".visitors"), update.visitors ?? 0);
-        $(".total-label").textContent = update.total === 1 ? "visit" : "visits";
-        $(".visitors-label").textContent = update.visitors === 1 ? "visitor today" : "visitors today";
+        const label = (sel, text) => $(sel) && ($(sel).textContent = text);
+        label(".total-label", update.total === 1 ? "visit" : "visits");
+        label(".visitors-label", update.visitors === 1 ? "visitor today" : "visitors today");
       });
       if (site) {
         this.#siteTimer = setInterval(() => document.visibilityState === "visible" && this.#site(), SITE_REFRESH_MS);
@@ -174,6 +179,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
     }
 
     #set(el, n) {
+      if (!el) return; // a number this counter does not show
       el.dataset.value = String(n);
       el.textContent = this.#fmt.format(n);
     }

@@ -183,6 +183,21 @@ function embedSuite(runtime: RuntimeName): void {
       expect([...hosts].sort()).toEqual([host.origin, server.url].sort());
     });
 
+    it.skipIf(!enabled)("data-show picks the numbers (visitors today among them), in a fixed order; without it, visits and online", async () => {
+      const key = uniqueKey("show");
+      const page = await (await context()).newPage();
+      await page.goto(`${host.origin}/plain`);
+      await embed(page, server.url, key, { "data-show": "online visitors visits" });
+      await expect.poll(() => widgetValue(page, "visitors")).toBe(1);
+      const text = () => page.locator("headcount-counter .hc").first().textContent();
+      expect(await text()).toMatch(/^\s*1\s+visit\s*·\s*1\s+visitor today\s*·\s*1\s+online now/);
+      // Markup: the element's `show` attribute; an unknown word is ignored, so this shows visitors alone.
+      await page.evaluate(() => document.querySelector("headcount-counter")!.setAttribute("show", "visitors sparkles"));
+      // (The site total's part is there, hidden, until data-site asks for it.)
+      await expect.poll(text).toMatch(/^\s*1\s+visitor today\s*(·\s*–\s*on this site)?\s*$/);
+      await page.close();
+    });
+
     it.skipIf(!enabled)("the host page's CSS does not reach the widget, and the widget changes nothing on the page", async () => {
       const ctx = await context();
       const plain = await ctx.newPage();

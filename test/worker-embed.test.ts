@@ -280,7 +280,7 @@ describe("worker: a read of a key nobody visited creates no storage", () => {
     const before = roomFiles().length;
     for (let i = 0; i < 5; i++) {
       const key = uniqueKey("never-visited");
-      expect(await getJson(s, `/api/counters/${encodeURIComponent(key)}`)).toEqual({ key, total: 0, online: 0 });
+      expect(await getJson(s, `/api/counters/${encodeURIComponent(key)}`)).toEqual({ key, total: 0, online: 0, visitors: 0, bots: 0 });
       const badge = await fetch(`${s.url}/badge/${encodeURIComponent(key)}.svg`);
       expect(await badge.text()).toContain(">0</text>");
       expect(await getJson(s, `/api/history?key=${encodeURIComponent(key)}`)).toMatchObject({ key, points: [] });
