@@ -25,12 +25,20 @@ import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
 import { daySalt, IndexReporter, registerKey } from "./cloudflare-report.ts";
+import { WHO_HEADER } from "./cloudflare-stubs.ts";
 import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
 
-/** Who a visit is, as the Worker's admission passed it on (cloudflare-stubs.ts visitParams). */
-function whoOf(url: URL): Who {
-  if (url.searchParams.get("bot") === "1") return { bot: true };
-  return { bot: false, address: url.searchParams.get("address") ?? "unknown", ua: url.searchParams.get("ua") ?? "" };
+/** Who a visit is, as the Worker's admission passed it on (cloudflare-stubs.ts WHO_HEADER); none: a bot. */
+function whoOf(url: URL, request: Request): Who {
+  const who = request.headers.get(WHO_HEADER) ?? "bot";
+  if (!who.startsWith("ua ")) return { bot: true };
+  let ua: string;
+  try {
+    ua = decodeURIComponent(who.slice(3));
+  } catch {
+    return { bot: true };
+  }
+  return { bot: false, address: url.searchParams.get("address") ?? "unknown", ua };
 }
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
@@ -153,12 +161,12 @@ export class CounterRoom {
     try {
       switch (url.pathname) {
         case "/ws":
-          return await this.#accept(key(), url.searchParams.get("resume"), address(), whoOf(url));
+          return await this.#accept(key(), url.searchParams.get("resume"), address(), whoOf(url, request));
         case "/sse":
-          return await this.#acceptStream(key(), url.searchParams.get("resume"), address(), whoOf(url), request.signal);
+          return await this.#acceptStream(key(), url.searchParams.get("resume"), address(), whoOf(url, request), request.signal);
         case "/count":
           if (request.method !== "POST") break;
-          return Response.json(await this.#count(key(), whoOf(url)));
+          return Response.json(await this.#count(key(), whoOf(url, request)));
         case "/daily":
           return Response.json(await (await this.#open()).store.day.daily(key(), url.searchParams.get("from") ?? ""));
         case "/snapshot":

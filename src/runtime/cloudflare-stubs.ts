@@ -62,23 +62,33 @@ export function roomCounters(env: WorkerEnv): Counters {
   };
 }
 
-/** What a key's object needs of a visit: its key, address (for the caps and the hash) and who (cloudflare-room.ts whoOf). */
+/** What a key's object needs of a visit in its URL: its key, address (for the caps and the hash) and resume token. */
 function visitParams(visit: Visit): Record<string, string> {
   const params: Record<string, string> = { key: visit.key, address: visit.address };
-  if (visit.who.bot) params.bot = "1";
-  else params.ua = visit.who.ua;
   if (visit.resume !== null) params.resume = visit.resume;
   return params;
 }
 
+/**
+ * Who the visit is (cloudflare-room.ts whoOf), in a header rather than the URL: the user agent (its first 512
+ * bytes, as admission kept it) is for the day's hash only, and URLs are what request logs keep.
+ */
+export const WHO_HEADER = "x-headcount-who";
+
+function withWho(visit: Visit, from?: Headers): Headers {
+  const headers = new Headers(from);
+  headers.set(WHO_HEADER, visit.who.bot ? "bot" : `ua ${encodeURIComponent(visit.who.ua)}`);
+  return headers;
+}
+
 /** An admitted visit goes to its key's object, which accepts the socket and returns the 101. */
 export function connectVisit(env: WorkerEnv, request: Request, visit: Visit): Promise<Response> {
-  return call(env.ROOMS, visit.key, "/ws", visitParams(visit), { headers: request.headers });
+  return call(env.ROOMS, visit.key, "/ws", visitParams(visit), { headers: withWho(visit, request.headers) });
 }
 
 /** An admitted visit's event stream is held by its key's object (cloudflare-room.ts), which returns the streaming response. */
 export async function connectStream(env: WorkerEnv, request: Request, visit: Visit, headers: Record<string, string>): Promise<Response> {
-  const res = await call(env.ROOMS, visit.key, "/sse", visitParams(visit), { headers: request.headers, signal: request.signal });
+  const res = await call(env.ROOMS, visit.key, "/sse", visitParams(visit), { headers: withWho(visit, request.headers), signal: request.signal });
   // An object's response has immutable headers, which the app's middleware adds to: a copy shares the body.
   const copy = new Response(res.body, res);
   if (res.status === 200) for (const [name, value] of Object.entries(headers)) copy.headers.set(name, value);
@@ -87,7 +97,7 @@ export async function connectStream(env: WorkerEnv, request: Request, visit: Vis
 
 /** A visit without a connection (the pixel), counted by its key's object; resolves once committed. */
 export async function countVisit(env: WorkerEnv, visit: Visit): Promise<void> {
-  await json(await call(env.ROOMS, visit.key, "/count", visitParams(visit), { method: "POST" }));
+  await json(await call(env.ROOMS, visit.key, "/count", visitParams(visit), { method: "POST", headers: withWho(visit) }));
 }
 
 export function roomInsights(env: WorkerEnv): Insights {
