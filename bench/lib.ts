@@ -26,7 +26,9 @@ export type DesignName =
   | "headcount-deno-embedded"
   | "floor-node"
   | "floor-bun"
-  | "seed";
+  | "seed"
+  | "before-node"
+  | "before-bun";
 
 export interface Design {
   name: DesignName;
@@ -58,6 +60,19 @@ export function designs(): Design[] {
       command: (env, flags = []) => headcountCommand(runtime, env, runtime === "node" ? [...NODE_FLAGS, ...flags] : flags),
     };
   };
+  // An A/B against an older headcount: BENCH_BEFORE=<a worktree of the old commit> adds
+  // before-node and before-bun, the old tree's entries on PostgreSQL (its node_modules a
+  // symlink to ours), measured in the same run as the current code.
+  const before = (runtime: "node" | "bun"): Design[] => {
+    const dir = process.env.BENCH_BEFORE;
+    if (!dir) return [];
+    const entry = join(dir, `src/runtime/${runtime}.ts`);
+    return [{
+      name: `before-${runtime}`, label: `headcount before (${runtime === "node" ? "Node" : "Bun"}, ${dir})`, runtime, headcount: true, store: "postgres",
+      missing: existsSync(entry) ? undefined : `${entry} does not exist`,
+      command: (_env, flags = []) => ({ ...scriptCommand(runtime, entry, flags), cwd: dir }),
+    }];
+  };
   const baseline = (name: DesignName, label: string, runtime: "node" | "bun", script: string): Design => ({
     name, label, runtime, headcount: false, store: "postgres",
     command: (_env, flags = []) => scriptCommand(runtime, script, flags),
@@ -72,6 +87,8 @@ export function designs(): Design[] {
     baseline("floor-node", "floor: bare ws (Node)", "node", "bench/baselines/floor-node.ts"),
     baseline("floor-bun", "floor: bare Bun.serve", "bun", "bench/baselines/floor-bun.ts"),
     baseline("seed", "seed design (per-visit UPDATE + broadcast)", "node", "bench/baselines/seed.ts"),
+    ...before("node"),
+    ...before("bun"),
   ];
 }
 

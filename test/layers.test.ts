@@ -34,6 +34,19 @@ describe("the layer rule", () => {
     expect(bad).toEqual([]);
   });
 
+  it("no file in src/ passes 300 lines, and a runtime entry 80 (generated migrations and tests aside)", () => {
+    const lines = (file: string) => source(file).split("\n").length - 1;
+    const bad: string[] = [];
+    for (const file of files(join(ROOT, "src")).filter((f) => !f.endsWith(".test.ts") && !f.endsWith(".gen.ts"))) {
+      if (lines(file) > 300) bad.push(`${relative(ROOT, file)}: ${lines(file)} lines`);
+    }
+    for (const entry of ["node", "bun", "deno", "cloudflare"]) {
+      const file = join(ROOT, "src/runtime", `${entry}.ts`);
+      if (lines(file) > 80) bad.push(`${relative(ROOT, file)}: ${lines(file)} lines (an entry)`);
+    }
+    expect(bad).toEqual([]);
+  });
+
   it("only src/runtime reads the environment or a runtime's globals", () => {
     const bad: string[] = [];
     for (const file of files(join(ROOT, "src")).filter((f) => !f.includes("/runtime/") && !f.endsWith(".test.ts"))) {

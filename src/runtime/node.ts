@@ -1,5 +1,5 @@
 // Node entry: read config, build the store and the hub, serve, wire shutdown.
-// `npm start` runs it as `node --import ./src/runtime/node-preload.ts src/runtime/node.ts`
+// `npm start` runs it as `node --import ./src/runtime/node-preload.mjs src/runtime/node.ts`
 // (the preload makes module loading cheap: see that file).
 import cluster from "node:cluster";
 import type { IncomingMessage } from "node:http";

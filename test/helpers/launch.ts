@@ -88,8 +88,8 @@ export function scriptCommand(runtime: "node" | "bun", script: string, flags: st
 export function headcountCommand(runtime: RuntimeName, env: Record<string, string | undefined>, flags: string[] = []): Command {
   switch (runtime) {
     case "node":
-      // As `npm start` runs it: the preload makes module loading cheap (src/runtime/node-preload.ts).
-      return scriptCommand("node", "src/runtime/node.ts", ["--import", "./src/runtime/node-preload.ts", ...flags]);
+      // As `npm start` runs it: the preload makes module loading cheap (src/runtime/node-preload.mjs).
+      return scriptCommand("node", "src/runtime/node.ts", ["--import", "./src/runtime/node-preload.mjs", ...flags]);
     case "bun":
       return scriptCommand("bun", "src/runtime/bun.ts", flags);
     case "worker":
