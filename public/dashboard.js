@@ -77,7 +77,7 @@ async function refreshTop() {
     const pick = el("button", { type: "button", title: `Chart ${key}` }, key);
     pick.addEventListener("click", () => choose(key));
     cell.append(pick);
-    // Visitors and bots today where the server lists them (Workers' index does not: a dash).
+    // Visitors and bots today; a dash where an older server lists none.
     const today = (n) => (Number.isSafeInteger(n) ? el("td", { class: "n", "data-value": n }, fmt.format(n)) : el("td", { class: "n" }, "–"));
     tr.append(
       cell,

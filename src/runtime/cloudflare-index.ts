@@ -56,6 +56,8 @@ export class CounterIndex {
     // visitors distinct over every key through the server-wide hashes the reports carry.
     this.#sql.exec(`create table if not exists server_daily (
       day text primary key, visits integer not null, visitors integer not null, bots integer not null)`);
+    // Each key's visitors and bots today, as its room last reported them (the dashboard's list).
+    this.#sql.exec("create table if not exists key_days (key text primary key, day text not null, visitors integer not null, bots integer not null)");
     this.#sql.exec("create table if not exists server_hashes (day text not null, hash text not null, primary key (day, hash)) without rowid");
   }
 
@@ -163,6 +165,17 @@ export class CounterIndex {
 
   #report(r: Report): void {
     if (r.days && !this.#store()) this.#reportDays(r.days);
+    if (r.today) {
+      // A later day replaces an earlier one; within a day the numbers only grow (a woken room may not know them yet).
+      this.#sql.exec(
+        `insert into key_days (key, day, visitors, bots) values (?, ?, ?, ?)
+         on conflict (key) do update set
+           visitors = case when excluded.day > day then excluded.visitors else max(visitors, excluded.visitors) end,
+           bots = case when excluded.day > day then excluded.bots else max(bots, excluded.bots) end,
+           day = max(day, excluded.day)`,
+        r.key, r.today.day, r.today.visitors, r.today.bots,
+      );
+    }
     const now = Date.now();
     const total = r.total ?? 0;
     if (r.reset) {
@@ -204,7 +217,14 @@ export class CounterIndex {
       }
       for (const r of live) rows.set(String(r.key), { key: String(r.key), total: Number(r.total), online: Number(r.online) });
     }
-    return [...rows.values()].sort(order).slice(0, limit);
+    const top = [...rows.values()].sort(order).slice(0, limit);
+    const day = utcDay(Date.now());
+    for (const row of top) {
+      const t = this.#rows("select visitors, bots from key_days where key = ? and day = ?", row.key, day)[0];
+      row.visitors = Number(t?.visitors ?? 0);
+      row.bots = Number(t?.bots ?? 0);
+    }
+    return top;
   }
 
   #online(keys: string[]): Map<string, number> {

@@ -19,6 +19,8 @@ export interface Report {
   online: number;
   /** An administrator set the total: take it even if it is lower. */
   reset?: boolean;
+  /** The key's visitors and bots today as the room knows them, for the dashboard's list. */
+  today?: { day: string; visitors: number; bots: number };
   /** The server's numbers this room added since its last report, per day (objects' own SQLite only). */
   days?: ServerDay[];
 }

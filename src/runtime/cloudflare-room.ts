@@ -18,7 +18,7 @@ import { createLogger } from "../core/logger.ts";
 import type { Logger, Peer } from "../core/ports.ts";
 import { CloseCode, PONG } from "../core/protocol.ts";
 import { Room, type RoomHost, type Session } from "../core/room.ts";
-import type { DayBatch, Who } from "../core/visitors.ts";
+import { utcDay, type DayBatch, type Who } from "../core/visitors.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import { EventStreams } from "../routes/event-stream.ts";
 import { systemClock } from "./clock.ts";
@@ -78,7 +78,8 @@ export class CounterRoom {
     this.#broadcaster = new Broadcaster(this.#config.broadcastIntervalMs, systemClock, () => this.#room?.emit());
     this.#reporter = new IndexReporter(env.INDEX, this.#log, () => {
       const room = this.#room;
-      return room && { key: room.key, total: room.totalKnown ? room.total : null, online: room.online };
+      // Today's visitors and bots as the room knows them (the index keeps the highest it hears per day).
+      return room && { key: room.key, total: room.totalKnown ? room.total : null, online: room.online, today: { day: utcDay(Date.now()), visitors: room.visitors, bots: room.botsToday } };
     });
     // Idle pings are answered by the runtime itself and never wake the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG));
