@@ -25,21 +25,8 @@ import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
 import { daySalt, IndexReporter, registerKey } from "./cloudflare-report.ts";
-import { WHO_HEADER } from "./cloudflare-stubs.ts";
+import { whoOf } from "./cloudflare-who.ts";
 import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
-
-/** Who a visit is, as the Worker's admission passed it on (cloudflare-stubs.ts WHO_HEADER); none: a bot. */
-function whoOf(url: URL, request: Request): Who {
-  const who = request.headers.get(WHO_HEADER) ?? "bot";
-  if (!who.startsWith("ua ")) return { bot: true };
-  let ua: string;
-  try {
-    ua = decodeURIComponent(who.slice(3));
-  } catch {
-    return { bot: true };
-  }
-  return { bot: false, address: url.searchParams.get("address") ?? "unknown", ua };
-}
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
 declare const WebSocketRequestResponsePair: typeof CF.WebSocketRequestResponsePair;

@@ -8,6 +8,7 @@ import type { Visit } from "../routes/admission.ts";
 import type { Counters, Insights, KeyNumbers, MinutePoint, SiteTotal, WebhookSummary } from "../routes/insights.ts";
 import type { DailyPoint } from "../core/visitors.ts";
 import type { WorkerEnv } from "./cloudflare-env.ts";
+import { withWho } from "./cloudflare-who.ts";
 import { INDEX_OBJECT } from "./cloudflare-report.ts";
 
 // The app's capabilities on Workers, as calls to Durable Objects: a key's
@@ -67,18 +68,6 @@ function visitParams(visit: Visit): Record<string, string> {
   const params: Record<string, string> = { key: visit.key, address: visit.address };
   if (visit.resume !== null) params.resume = visit.resume;
   return params;
-}
-
-/**
- * Who the visit is (cloudflare-room.ts whoOf), in a header rather than the URL: the user agent (its first 512
- * bytes, as admission kept it) is for the day's hash only, and URLs are what request logs keep.
- */
-export const WHO_HEADER = "x-headcount-who";
-
-function withWho(visit: Visit, from?: Headers): Headers {
-  const headers = new Headers(from);
-  headers.set(WHO_HEADER, visit.who.bot ? "bot" : `ua ${encodeURIComponent(visit.who.ua)}`);
-  return headers;
 }
 
 /** An admitted visit goes to its key's object, which accepts the socket and returns the 101. */
