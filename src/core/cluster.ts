@@ -1,5 +1,6 @@
 import type { Hub } from "./hub.ts";
 import type { Bus, Clock, CounterStore, Logger, TimerHandle } from "./ports.ts";
+import { utcDay } from "./visitors.ts";
 import { chunks, parsePresence, RemotePresence, type Pairs, type PresenceMessage } from "./presence.ts";
 
 // Many instances sharing one PostgreSQL (DESIGN.md §5). Totals arrive as
@@ -114,8 +115,12 @@ export class Cluster {
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
       try {
-        const totals = await this.#store.totals(chunk);
-        for (const [key, total] of totals) this.#hub.observeTotal(key, total);
+        const day = utcDay(this.#clock.now());
+        const [totals, today] = await Promise.all([this.#store.totals(chunk), this.#store.day?.today(chunk, day)]);
+        for (const [key, total] of totals) {
+          const t = today?.get(key);
+          this.#hub.observeTotal(key, total, t && { day, visitors: t.visitors, bots: t.bots });
+        }
       } catch (err) {
         this.#log.warn("resync failed", { err });
         return;
