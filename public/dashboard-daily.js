@@ -67,10 +67,11 @@ export function drawDaily({ key, days }) {
   svg.replaceChildren(...children);
   svg.dataset.key = key ?? "";
   const sum = (name) => days.reduce((n, d) => n + d[name], 0);
+  const plural = (n, one, many) => `${fmt.format(n)} ${n === 1 ? one : many}`;
   const who = key === null ? "the whole server" : key;
   document.getElementById("daily-summary").textContent =
-    `${who}, last ${days.length} days (UTC): ${fmt.format(sum("visits"))} visits, ${fmt.format(sum("bots"))} filtered as bots; ` +
-    `${fmt.format(days.at(-1)?.visitors ?? 0)} visitors today, at most ${fmt.format(Math.max(0, ...days.map((d) => d.visitors)))} in a day.`;
+    `${who}, last ${days.length} days (UTC): ${plural(sum("visits"), "visit", "visits")}, ${plural(sum("bots"), "bot", "bots")} filtered; ` +
+    `visitors today ${fmt.format(days.at(-1)?.visitors ?? 0)}, at most ${fmt.format(Math.max(0, ...days.map((d) => d.visitors)))} in a day.`;
   const rows = [...days].reverse().filter((d) => d.visits || d.visitors || d.bots).slice(0, 14).map((d) => {
     const tr = document.createElement("tr");
     for (const [text, cls] of [[d.day, ""], [fmt.format(d.visits), "n"], [fmt.format(d.visitors), "n"], [fmt.format(d.bots), "n"]]) {

@@ -322,11 +322,28 @@ function embedSuite(runtime: RuntimeName): void {
       expect(await page.locator("#login").isHidden()).toBe(true);
 
       const row = page.locator("#top tbody tr").filter({ has: page.locator("td button", { hasText: key }) });
+      // Columns: key, visits, visitors today, bots today, online now (three visits by one person: one visitor).
       await expect.poll(() => row.locator("td").nth(1).getAttribute("data-value"), SLOW).toBe("3");
-      await expect.poll(() => row.locator("td").nth(2).getAttribute("data-value"), SLOW).toBe("3");
-      // Live: one more visitor shows up without a reload.
+      await expect.poll(() => row.locator("td").nth(4).getAttribute("data-value"), SLOW).toBe("3");
+      expect(await row.locator("td").nth(2).getAttribute("data-value")).toBe("1");
+      expect(await row.locator("td").nth(3).getAttribute("data-value")).toBe("0");
+      // Live: one more page view shows up without a reload.
       joined.push(await TestSocket.join(server.wsUrl(key)));
-      await expect.poll(() => row.locator("td").nth(2).getAttribute("data-value"), SLOW).toBe("4");
+      await expect.poll(() => row.locator("td").nth(4).getAttribute("data-value"), SLOW).toBe("4");
+      // The daily chart: today's visits, visitors and (none) bots for the charted key, then the whole server's.
+      const today = (series: string) => page.locator(`#daily-chart rect.bar.${series}`).last().getAttribute(`data-${series}`);
+      await expect.poll(() => page.locator("#daily-chart").getAttribute("data-key"), SLOW).toBe(key);
+      await expect.poll(() => today("visits"), SLOW).toBe("4");
+      expect(await today("visitors")).toBe("1");
+      expect(await page.locator("#daily-chart rect.bar.bots").count()).toBe(0);
+      expect(await page.locator("#daily-chart rect.bar.visits").count()).toBe(1);
+      await page.selectOption("#daily-scope", "server");
+      await expect.poll(() => page.locator("#daily-chart").getAttribute("data-key"), SLOW).toBe("");
+      expect(Number(await today("visits"))).toBeGreaterThanOrEqual(5);
+      await page.selectOption("#daily-days", "365");
+      await expect.poll(() => page.locator("#daily-summary").textContent(), SLOW).toMatch(/^the whole server, last 365 days \(UTC\)/);
+      await page.selectOption("#daily-scope", "key");
+      await page.selectOption("#daily-days", "30");
 
       // The markup key is a row of text, not markup.
       const markupCell = page.locator("#top tbody tr td button").filter({ hasText: "onerror" });
