@@ -40,6 +40,9 @@ export const loopFanout: Fanout = {
   },
 };
 
+/** How long after midnight UTC an idle server rolls up the day before (a commit of the new day does it at once). */
+const ROLL_UP_AFTER_MIDNIGHT_MS = 60_000;
+
 const refusedSession = (key: string): Session => ({ key, message: () => {}, close: () => {} });
 
 export class Hub {
@@ -53,6 +56,9 @@ export class Hub {
   readonly #deps: HubDeps;
   readonly #host: RoomHost;
   #draining = false;
+  /** The day whose roll-up last ran, and the timer for the next one (just after the next UTC midnight). */
+  #rolledUp: string | null = null;
+  #rollUpTimer: unknown = null;
 
   constructor(deps: HubDeps, opts: HubOptions) {
     this.#deps = deps;
@@ -183,6 +189,8 @@ export class Hub {
   /** Shutdown, step two: every socket gets `code` so clients reconnect elsewhere. */
   closeAll(code: number = CloseCode.goingAway, reason = "server shutting down"): number {
     this.#broadcaster.stop();
+    if (this.#rollUpTimer !== null) this.#deps.clock.clearTimeout(this.#rollUpTimer);
+    this.#rollUpTimer = null;
     let n = 0;
     for (const room of [...this.#rooms.values()]) n += room.closeAll(code, reason);
     return n;
@@ -195,12 +203,21 @@ export class Hub {
    */
   async #rollUp(day: string, retentionDays: number): Promise<void> {
     const store = this.#deps.store.day;
-    if (!store) return;
+    if (!store || this.#rolledUp === day) return;
+    this.#rolledUp = day;
+    // An idle server rolls up too: the day's hashes must not wait for the next visit to go.
+    if (this.#rollUpTimer !== null) this.#deps.clock.clearTimeout(this.#rollUpTimer);
+    const next = Date.parse(`${day}T00:00:00Z`) + 86_400_000;
+    this.#rollUpTimer = this.#deps.clock.setTimeout(() => {
+      this.#rollUpTimer = null;
+      void this.#rollUp(utcDay(this.#deps.clock.now()), retentionDays);
+    }, Math.max(1000, next + ROLL_UP_AFTER_MIDNIGHT_MS - this.#deps.clock.now()));
     try {
       const hashes = await store.rollUp(day, daysBefore(day, retentionDays));
       if (hashes > 0) this.#deps.log.info("visitor hashes of past days deleted", { hashes });
     } catch (err) {
       this.#deps.log.warn("roll-up of past days failed", { err });
+      this.#rolledUp = null; // the next commit tries again
     }
   }
 

@@ -2,7 +2,7 @@ import type * as CF from "@cloudflare/workers-types/index.ts";
 import { WriteBatcher } from "../core/batcher.ts";
 import type { Config } from "../core/config.ts";
 import type { CounterStore, DayStore, Logger, Outbox, Signer } from "../core/ports.ts";
-import { daysBefore, VisitorIds, type DayBatch } from "../core/visitors.ts";
+import { daysBefore, utcDay, VisitorIds, type DayBatch } from "../core/visitors.ts";
 import { milestonesCrossed, ruleMatches } from "../core/webhook-rules.ts";
 import { OnlineTrigger } from "../core/webhook-trigger.ts";
 import { WebhookWorker } from "../core/webhook-worker.ts";
@@ -113,11 +113,30 @@ export async function openRoomResources(
       visitors: new VisitorIds(visitorMac, salt),
       committedDay: hyperdrive ? undefined : serverDay,
       // This key's hashes of past days (or, on PostgreSQL, everyone's: the same idempotent deletes).
-      onNewDay: (day) =>
-        void store.day.rollUp(day, daysBefore(day, config.limits.historyRetentionDays)).catch((err: unknown) => log.warn("roll-up failed", { err })),
+      onNewDay: (day) => {
+        void rollUpDays(store, config, log);
+        // An idle key's object must not keep the day's hashes until its next visit: its alarm wakes it after midnight.
+        void wakeAfter(storage, Date.parse(`${day}T00:00:00Z`) + 86_400_000 + 60_000).catch((err: unknown) => log.warn("roll-up alarm not set", { err }));
+      },
     }),
     trigger: new OnlineTrigger(rules, outbox, log),
   };
+}
+
+/** Deletes the hashes and salts of the days before today, and daily rows past retention (core/visitors.ts). */
+export async function rollUpDays(store: RoomStore, config: Config, log: Logger): Promise<void> {
+  const today = utcDay(Date.now());
+  try {
+    await store.day.rollUp(today, daysBefore(today, config.limits.historyRetentionDays));
+  } catch (err) {
+    log.warn("roll-up failed", { err });
+  }
+}
+
+/** Sets the object's alarm for `at` unless it is set sooner (the alarm also delivers webhooks: cloudflare-room.ts). */
+async function wakeAfter(storage: CF.DurableObjectStorage, at: number): Promise<void> {
+  const set = await storage.getAlarm();
+  if (set === null || set > at) await storage.setAlarm(at);
 }
 
 /**

@@ -26,7 +26,7 @@ import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
 import { daySalt, IndexReporter, registerKey } from "./cloudflare-report.ts";
 import { whoOf } from "./cloudflare-who.ts";
-import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
+import { deliverWebhooks, rollUpDays, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
 declare const WebSocketRequestResponsePair: typeof CF.WebSocketRequestResponsePair;
@@ -279,6 +279,8 @@ export class CounterRoom {
   async alarm(): Promise<void> {
     const wakes = this.#wakes;
     const resources = await this.#open();
+    // After midnight UTC (set at a day's first commit): the days before lose their hashes even if nobody visits.
+    await rollUpDays(resources.store, this.#config, this.#log);
     const next = await deliverWebhooks(this.#config.webhooks, resources.store, this.#ctx.storage, this.#log, () => this.#wakes !== wakes);
     if (next === null) await this.#ctx.storage.deleteAlarm();
     else await this.#ctx.storage.setAlarm(Math.max(next, Date.now()));
