@@ -50,5 +50,12 @@ describe.each(["node", "bun", "deno", "worker"] as RuntimeName[])("visitors on %
     expect(await visit({ "X-Forwarded-For": "198.51.100.10", "User-Agent": "" })).toMatchObject({ total: 7, visitors: 5, visitor: 0 });
     expect(await visit({ "X-Forwarded-For": "198.51.100.11" }, `${server.wsUrl(key)}&wd=1`)).toMatchObject({ total: 7, visitors: 5, visitor: 0 });
     expect(await numbers(server, key)).toMatchObject({ total: 7, visitors: 5, bots: 2 });
+    if (runtime === "worker") return; // /metrics there is the isolate's; the counting happens in the objects
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1]);
+    expect(metrics).toMatch(/# TYPE headcount_visitors_total counter/);
+    expect(value("headcount_visitors_total")).toBeGreaterThanOrEqual(5);
+    expect(value("headcount_bots_total")).toBeGreaterThanOrEqual(2);
+    expect(value("headcount_visits_committed_total")).toBeGreaterThanOrEqual(7);
   });
 });

@@ -36,6 +36,7 @@ function order(a: KeyNumbers, b: KeyNumbers): number {
 
 export class CounterIndex {
   readonly #sql: CF.SqlStorage;
+  readonly #storage: CF.DurableObjectStorage;
   readonly #env: WorkerEnv;
   readonly #config: Config;
   readonly #log: Logger;
@@ -43,6 +44,7 @@ export class CounterIndex {
 
   constructor(ctx: CF.DurableObjectState, env: WorkerEnv) {
     this.#sql = ctx.storage.sql;
+    this.#storage = ctx.storage;
     this.#env = env;
     this.#config = parseConfig(varsOf(env));
     this.#log = createLogger(this.#config.logLevel, (line) => console.log(line), { runtime: "worker", object: "index" });
@@ -129,10 +131,20 @@ export class CounterIndex {
     if (row) return String(row.salt);
     const salt = randomSecret();
     this.#sql.exec("insert into visitor_salts (day, salt) values (?, ?)", day, salt);
-    // The roll-up of the index's own: the days before lose their salts and server-wide hashes (their counts stay).
-    this.#sql.exec("delete from visitor_salts where day < ?", day);
-    this.#sql.exec("delete from server_hashes where day < ?", day);
+    this.#rollUp(day);
+    // Nobody may ask for tomorrow's salt: the alarm rolls this day up a minute after it ends all the same.
+    await this.#storage.setAlarm(Date.parse(`${day}T00:00:00Z`) + 86_400_000 + 60_000);
     return salt;
+  }
+
+  /** The roll-up of the index's own: the days before `today` lose their salts and server-wide hashes (their counts stay). */
+  #rollUp(today: string): void {
+    this.#sql.exec("delete from visitor_salts where day < ?", today);
+    this.#sql.exec("delete from server_hashes where day < ?", today);
+  }
+
+  alarm(): void {
+    this.#rollUp(utcDay(Date.now()));
   }
 
   /** The server's days: PostgreSQL's when bound, else what the rooms reported (#reportDay). */
