@@ -173,6 +173,7 @@ export class WriteBatcher {
     }
     let committed: Map<string, KeyCommit>;
     let day: string | null = null;
+    let dayBatch: DayBatch | null = null;
     const started = this.#clock.now();
     try {
       const dayStore = this.#store.day;
@@ -180,9 +181,8 @@ export class WriteBatcher {
         day = utcDay(started);
         const people: Array<[string, Who]> = [];
         for (const [key, list] of batch) for (const w of list) if (w.who) people.push([key, w.who]);
-        const dayBatch = await this.#opts.visitors.batch(day, people);
+        dayBatch = await this.#opts.visitors.batch(day, people);
         committed = await dayStore.commit(counts, dayBatch);
-        this.#opts.committedDay?.(counts, dayBatch);
       } else {
         committed = await this.#plain(counts, batch);
       }
@@ -196,6 +196,7 @@ export class WriteBatcher {
     this.#failures = 0;
     this.#opts.onCommit?.(counts.size, visits);
     if (day !== null) this.#dayDone(day, bots, committed.get(SERVER_KEY)?.visitors ?? 0);
+    if (dayBatch !== null) this.#opts.committedDay?.(counts, dayBatch);
     for (const [key, list] of batch) {
       const c = committed.get(key);
       if (c === undefined) {
