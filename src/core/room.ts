@@ -81,7 +81,7 @@ export class Room {
   readonly bots = new Set<Peer>();
   /**
    * The peers that have had their hello: counts go only to these, so a joiner
-   * hears nothing before its own visit has committed. Always within `peers`.
+   * hears nothing before its own visit has committed. Always within `peers` or `bots`.
    */
   readonly watchers = new Set<Peer>();
   /** Highest committed total seen; a client is never shown a lower one. */
