@@ -8,7 +8,7 @@ const [total, online, visitor, you, stateEl, label, eta, note, numbers, via, vis
   "total", "online", "visitor", "you", "state", "state-label", "state-eta", "note", "numbers", "state-transport", "visitors",
 ].map($);
 
-const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting", offline: "Offline" };
+const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting", offline: "Offline", paused: "Not shown yet" };
 const TRANSPORTS = { websocket: "WebSocket", sse: "Server-Sent Events" };
 let countdown;
 

@@ -4,6 +4,7 @@ import WebSocket from "ws";
 import { botContext, chromiumAvailable, launchChromium } from "./helpers/browser.ts";
 import { uniqueKey } from "./helpers/env.ts";
 import { startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
+import { sleep } from "./helpers/ws.ts";
 
 // A real browser opens the page and sees the number change when another page
 // opens (DESIGN.md §8), under the pages' Content-Security-Policy.
@@ -95,6 +96,29 @@ function browserSuite(runtime: RuntimeName): void {
       expect(numbers).toMatchObject({ total: 1, online: 1, visitors: 1, bots: 1 });
       await bot.close();
       await person.close();
+    });
+
+    it.skipIf(!enabled)("a prerendered page counts nothing until it is shown (document.prerendering, prerenderingchange)", async () => {
+      const key = uniqueKey("prerender");
+      const ctx = await browser.newContext();
+      // Chromium prerenders only through speculation rules; the page sees the same thing through these two.
+      await ctx.addInitScript(() => {
+        const w = window as unknown as { __prerendering: boolean };
+        w.__prerendering = true;
+        Object.defineProperty(Document.prototype, "prerendering", { configurable: true, get: () => w.__prerendering });
+      });
+      const page = await ctx.newPage();
+      await page.goto(`${server.url}/?key=${encodeURIComponent(key)}`);
+      await sleep(1000);
+      const numbers = async () => (await (await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`)).json()) as Record<string, number>;
+      expect(await numbers()).toMatchObject({ total: 0, online: 0 });
+      await page.evaluate(() => {
+        (window as unknown as { __prerendering: boolean }).__prerendering = false;
+        document.dispatchEvent(new Event("prerenderingchange"));
+      });
+      await expect.poll(() => value(page, "#total")).toBe(1);
+      expect(await numbers()).toMatchObject({ total: 1, online: 1, visitors: 1 });
+      await ctx.close();
     });
 
     it.skipIf(!enabled)("the page and the dashboard run under their CSP without a violation: the counter and the widget demo go live, the dashboard lists refused origins", async () => {
