@@ -2,7 +2,7 @@ import { sql, type SQL } from "drizzle-orm";
 import type { DayStore, KeyCommit } from "../core/ports.ts";
 import { SERVER_KEY, type DayBatch } from "../core/visitors.ts";
 import { rowsOf } from "./rows.ts";
-import { daily, visitorHashes, visitorSalts } from "./schema.ts";
+import { counters, daily, visitorHashes, visitorSalts } from "./schema.ts";
 import type { SqlExecutor } from "./store.ts";
 
 // Visitors per day on PostgreSQL (issue 13, core/visitors.ts). A commit is
@@ -60,12 +60,16 @@ export function dayCommitQuery(counts: ReadonlyMap<string, number>, batch: DayBa
     days as (
       insert into ${daily} as d (key, day, visits, visitors, bots)
       select r.key, ${batch.day}::text, r.visits, coalesce(f.n, 0), r.bots from day_rows r left join fresh_n f on f.key = r.key
+      -- Bots alone make no row for a key nobody has visited (they count toward the server's): a crawler cannot
+      -- create rows, only people's visits can (and those create a counter too).
+      where r.key = '' or r.visits > 0 or f.n is not null or exists (select 1 from ${counters} k where k.key = r.key)
       on conflict (key, day) do update set visits = d.visits + excluded.visits, visitors = d.visitors + excluded.visitors,
         bots = d.bots + excluded.bots
       returning d.key, d.day, d.visitors, d.bots
     )
-    select d.key, coalesce(b.total, c.total, 0)::text as total, d.visitors::text as visitors, d.bots::text as bots${announce}
-    from days d left join bumped b on b.key = d.key left join counters c on c.key = d.key`;
+    select r.key, coalesce(b.total, c.total, 0)::text as total, coalesce(d.visitors, 0)::text as visitors,
+      coalesce(d.bots, 0)::text as bots${announce}
+    from day_rows r left join days d on d.key = r.key left join bumped b on b.key = r.key left join ${counters} c on c.key = r.key`;
 }
 
 export function sqlDayStore(db: SqlExecutor, commitQuery: (counts: ReadonlyMap<string, number>, batch: DayBatch) => SQL): DayStore {

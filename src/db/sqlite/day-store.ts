@@ -62,9 +62,15 @@ export function sqliteDayStore(db: SqliteExecutor, increment: Increment): Sqlite
           const b = batch.bots.get(key) ?? 0;
           visits += n;
           bots += b;
-          const row = db.all(ADD_DAY, { key, day: batch.day, visits: n, visitors: fresh(key, batch.day, batch.hashes.get(key) ?? []), bots: b })[0];
-          const total = totals.get(key) ?? Number(db.all(TOTAL, { key })[0]?.total ?? 0);
-          out.set(key, { total, visitors: Number(row?.visitors ?? 0), bots: Number(row?.bots ?? 0) });
+          const hashes = batch.hashes.get(key) ?? [];
+          const stored = totals.get(key) ?? db.all(TOTAL, { key })[0]?.total;
+          // Bots alone make no row for a key nobody has visited (they count toward the server's): a crawler cannot create rows.
+          if (n === 0 && hashes.length === 0 && stored === undefined) {
+            out.set(key, { total: 0, visitors: 0, bots: 0 });
+            continue;
+          }
+          const row = db.all(ADD_DAY, { key, day: batch.day, visits: n, visitors: fresh(key, batch.day, hashes), bots: b })[0];
+          out.set(key, { total: Number(stored ?? 0), visitors: Number(row?.visitors ?? 0), bots: Number(row?.bots ?? 0) });
         }
         const visitors = fresh(SERVER_KEY, batch.day, batch.server);
         const row = db.all(ADD_DAY, { key: SERVER_KEY, day: batch.day, visits, visitors, bots })[0];
