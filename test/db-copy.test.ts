@@ -68,7 +68,8 @@ async function seeded(keys: number): Promise<string> {
       day,
       hashes: new Map([["/page/1", ["aaaa", "bbbb", "aaaa"]]]),
       server: ["cccc", "dddd"],
-      bots: new Map([["/bots-only", 2]]),
+      // Bots on a visited key (bots alone on a key nobody visited write no row for it).
+      bots: new Map([["/page/2", 2]]),
     });
   }
   await store.close();
