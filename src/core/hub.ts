@@ -151,10 +151,9 @@ export class Hub {
     const room = this.#rooms.get(key);
     if (room) return room.snapshot();
     const day = this.#deps.store.day;
-    const [totals, today] = await Promise.all([
-      this.#deps.store.totals([key]),
-      day ? day.today([key], utcDay(this.#deps.clock.now())) : undefined,
-    ]);
+    // One query after the other, as in Room.snapshot: never two pool connections for one request.
+    const totals = await this.#deps.store.totals([key]);
+    const today = day ? await day.today([key], utcDay(this.#deps.clock.now())) : undefined;
     const t = today?.get(key);
     return { key, total: totals.get(key) ?? 0, online: 0, visitors: t?.visitors ?? 0, bots: t?.bots ?? 0 };
   }

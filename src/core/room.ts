@@ -188,7 +188,10 @@ export class Room {
 
   /** The numbers for the JSON API and the badge. */
   async snapshot(): Promise<Snapshot> {
-    await Promise.all([this.#knownTotal(), this.#today.known()]);
+    // One after the other: a request must never hold two of the pool's connections at once
+    // (with PG_POOL_MAX=1 the second would wait for the first until the acquire timeout).
+    await this.#knownTotal();
+    await this.#today.known();
     return { key: this.key, total: this.total, online: this.online, visitors: this.visitors, bots: this.botsToday };
   }
 
