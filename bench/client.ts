@@ -63,7 +63,13 @@ interface Handlers {
   close(): void;
 }
 
-const USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+/**
+ * A browser's User-Agent (a client without one is a bot and counts no visit),
+ * a different build for each client: from one address, every client is then
+ * its own visitor, the costlier case for the day's visitor hashes (issue 13).
+ */
+let clients = 0;
+const userAgent = () => `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.${++clients}.0 Safari/537.36`;
 
 /** ws://127.0.0.1:port/… → http://127.0.0.1:port: the page's own origin (one server at a time, so one entry). */
 let originFor = { url: "", origin: "" };
@@ -97,7 +103,7 @@ function connectStream(url: string, h: Handlers): Sock {
     h.close();
   };
   const sock = netConnect(Number(u.port), u.hostname, () => {
-    sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/event-stream\r\nUser-Agent: ${USER_AGENT}\r\n\r\n`);
+    sock.write(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/event-stream\r\nUser-Agent: ${userAgent()}\r\n\r\n`);
   });
   let headers = true;
   let pending: Buffer = Buffer.alloc(0);
@@ -138,7 +144,7 @@ function connect(url: string, h: Handlers): Sock {
   if (url.startsWith("http")) return connectStream(url, h);
   const origin = originOf(url);
   if (IMPL === "ws") {
-    const ws = new WS(url, { perMessageDeflate: false, skipUTF8Validation: true, origin, headers: { "User-Agent": USER_AGENT } });
+    const ws = new WS(url, { perMessageDeflate: false, skipUTF8Validation: true, origin, headers: { "User-Agent": userAgent() } });
     ws.on("open", h.open);
     ws.on("message", (data: Buffer) => {
       const p = parseBuf(data);
@@ -150,7 +156,7 @@ function connect(url: string, h: Handlers): Sock {
   }
   // undici's WebSocket (Node's global) takes headers in a second argument
   // that the DOM typings do not describe (undici/types/websocket.d.ts WebSocketInit).
-  const init = { headers: { "User-Agent": USER_AGENT, Origin: origin } } as unknown as string[];
+  const init = { headers: { "User-Agent": userAgent(), Origin: origin } } as unknown as string[];
   const ws = new WebSocket(url, init);
   ws.onopen = h.open;
   ws.onmessage = (e) => {

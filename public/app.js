@@ -4,11 +4,11 @@ const key = new URLSearchParams(location.search).get("key") || "/";
 const fmt = new Intl.NumberFormat();
 const plural = new Intl.PluralRules("en");
 const $ = (id) => document.getElementById(id);
-const [total, online, visitor, you, stateEl, label, eta, note, numbers, via] = [
-  "total", "online", "visitor", "you", "state", "state-label", "state-eta", "note", "numbers", "state-transport",
+const [total, online, visitor, you, stateEl, label, eta, note, numbers, via, visitors] = [
+  "total", "online", "visitor", "you", "state", "state-label", "state-eta", "note", "numbers", "state-transport", "visitors",
 ].map($);
 
-const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting", offline: "Offline" };
+const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting", offline: "Offline", paused: "Not shown yet" };
 const TRANSPORTS = { websocket: "WebSocket", sse: "Server-Sent Events" };
 let countdown;
 
@@ -42,11 +42,14 @@ function setNumber(el, n) {
   el.classList.add("bump");
 }
 
-function render({ total: t, online: o, visitor: v }) {
+function render({ total: t, online: o, visitors: u, visitor: v }) {
   setNumber(total, t);
   setNumber(online, o);
+  setNumber(visitors, u);
+  $("visitors-label").textContent = u === 1 ? "visitor today" : "visitors today";
   $("total-label").textContent = plural.select(t) === "one" ? "visit to" : "visits to";
-  if (v !== null) {
+  // A bot's page (navigator.webdriver) is no visit: it has no number of its own.
+  if (v !== null && v > 0) {
     visitor.dataset.value = String(v);
     visitor.textContent = fmt.format(v);
     you.hidden = false;

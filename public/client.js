@@ -27,7 +27,7 @@ const SSE_SILENCE_MS = 10 * 60_000;
  *   key?: string,
  *   url?: string | URL,
  *   streamUrl?: string | URL,
- *   onUpdate?: (u: { key: string, total: number, online: number, visitor: number | null }) => void,
+ *   onUpdate?: (u: { key: string, total: number, online: number, visitors: number, visitor: number | null }) => void,
  *   onState?: (s: { state: "connecting" | "live" | "reconnecting" | "offline" | "paused",
  *                   transport: "websocket" | "sse", code?: number, reason?: string, retryAt?: number }) => void,
  *   pauseWhenHidden?: boolean,
@@ -45,6 +45,11 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
   endpoint.searchParams.set("key", key);
   const streamEndpoint = new URL(streamUrl, import.meta.url);
   streamEndpoint.searchParams.set("key", key);
+  // An automated browser says so (navigator.webdriver): the server counts it as a bot, not a visit or a visitor.
+  if (globalThis.navigator?.webdriver === true) {
+    endpoint.searchParams.set("wd", "1");
+    streamEndpoint.searchParams.set("wd", "1");
+  }
 
   // The open connection: a WebSocket, or the event stream it falls back to (connectTransport).
   let link = null;
@@ -151,11 +156,11 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
     }
   }
 
-  function show({ total, online }) {
+  function show({ total, online, visitors }) {
     if (!Number.isSafeInteger(total) || !Number.isSafeInteger(online)) return;
     // Another instance may be a commit behind; a total never goes back.
     shownTotal = Math.max(shownTotal, total);
-    call(onUpdate, { key, total: shownTotal, online, visitor });
+    call(onUpdate, { key, total: shownTotal, online, visitors: Number.isSafeInteger(visitors) ? visitors : 0, visitor });
   }
 
   function armSilence() {
@@ -285,12 +290,22 @@ export function connectCounter({ key = "/", url = "/ws", streamUrl = "/sse", onU
   const visibility = () => (doc.visibilityState === "hidden" ? pause() : unpause());
   doc?.addEventListener("visibilitychange", visibility);
 
-  if (doc?.visibilityState === "hidden") {
-    // Opened in a background tab: the page view starts when it is first shown.
-    paused = true;
+  const start = () => {
+    if (doc?.visibilityState === "hidden") {
+      // Opened in a background tab: the page view starts when it is first shown.
+      paused = true;
+      setState("paused");
+    } else {
+      open();
+    }
+  };
+  // A prerendered page (speculation rules, the address bar's guess) is no page view until it is shown.
+  const page = globalThis.document;
+  if (page?.prerendering === true) {
     setState("paused");
+    page.addEventListener("prerenderingchange", () => !stopped && start(), { once: true });
   } else {
-    open();
+    start();
   }
 
   return {

@@ -3,6 +3,8 @@
 // Keys are user text, so they only ever reach the page through textContent
 // and attribute setters, never through innerHTML.
 
+import { refreshDaily } from "./dashboard-daily.js";
+
 const TOKEN_KEY = "headcount-admin-token";
 const TOP_EVERY_MS = 2000;
 const HISTORY_EVERY_MS = 5000;
@@ -68,14 +70,22 @@ function el(name, attrs = {}, text) {
 
 async function refreshTop() {
   const { keys } = await api("/api/top?limit=20");
-  const rows = keys.map(({ key, total, online }) => {
+  const rows = keys.map(({ key, total, online, visitors, bots }) => {
     const tr = el("tr", { "data-key": key });
     if (key === chartKey) tr.setAttribute("aria-current", "true");
     const cell = el("td");
     const pick = el("button", { type: "button", title: `Chart ${key}` }, key);
     pick.addEventListener("click", () => choose(key));
     cell.append(pick);
-    tr.append(cell, el("td", { class: "n", "data-value": total }, fmt.format(total)), el("td", { class: "n", "data-value": online }, fmt.format(online)));
+    // Visitors and bots today; a dash where an older server lists none.
+    const today = (n) => (Number.isSafeInteger(n) ? el("td", { class: "n", "data-value": n }, fmt.format(n)) : el("td", { class: "n" }, "–"));
+    tr.append(
+      cell,
+      el("td", { class: "n", "data-value": total }, fmt.format(total)),
+      today(visitors),
+      today(bots),
+      el("td", { class: "n", "data-value": online }, fmt.format(online)),
+    );
     return tr;
   });
   $("top").tBodies[0].replaceChildren(...rows);
@@ -89,6 +99,14 @@ async function refreshHistory() {
   const key = chartKey;
   const data = await api(`/api/history?key=${encodeURIComponent(key)}&minutes=${minutes}`);
   if (key === chartKey) draw(data);
+  await refreshDays();
+}
+
+/** The daily chart: the charted key's days, or the whole server's. */
+function refreshDays() {
+  const server = $("daily-scope").value === "server";
+  if (!server && chartKey === null) return Promise.resolve();
+  return refreshDaily(server ? null : chartKey, Number($("daily-days").value) || 30);
 }
 
 function draw({ key, minutes: span, now, points }) {
@@ -210,6 +228,9 @@ $("chart-form").addEventListener("submit", (ev) => {
   const key = $("key").value;
   if (key) choose(key);
 });
+
+for (const id of ["daily-scope", "daily-days"]) $(id).addEventListener("change", () => refreshDays().catch(failed));
+$("daily-form").addEventListener("submit", (ev) => ev.preventDefault());
 
 $("minutes").value = String(minutes);
 if (chartKey !== null) {

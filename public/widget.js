@@ -2,6 +2,9 @@
 //   <script src="https://HOST/widget.js" data-key="/my-page" async></script>
 // or markup, after loading this file once:
 //   <headcount-counter key="/my-page"></headcount-counter>
+// Which numbers show: data-show="visits visitors online" on the script tag, or
+// the `show` attribute on the element (default "visits online"): visits
+// (the total), visitors (today's distinct visitors, UTC), online (right now).
 //
 // A classic script (not a module), so it works in a plain <script async> tag.
 // It reuses the page's connection logic by importing client.js from the same
@@ -34,6 +37,8 @@
 .hc[data-state="paused"] .dot { opacity: .5; }
 b { font-weight: var(--headcount-number-weight, 700); }
 .sep { color: var(--headcount-muted, #59636e); }
+/* The numbers shown (and their separators) are laid out as children of .hc. */
+.parts { display: contents; }
 [hidden] { display: none; }
 @media (prefers-color-scheme: dark) {
   .hc { color: var(--headcount-color, #f0f6fc); background: var(--headcount-background, #151b23); border: var(--headcount-border, 1px solid #3d444d); }
@@ -53,9 +58,22 @@ b { font-weight: var(--headcount-number-weight, 700); }
       return null;
     }
   })();
-  const HTML = `<span class="hc" part="counter" role="group" aria-label="Visitor counter" data-state="connecting"><span class="dot" aria-hidden="true"></span><span><b class="total">–</b> <span class="total-label">visits</span></span><span class="sep" aria-hidden="true">·</span><span><b class="online">–</b> online now</span><span class="site" hidden><span class="sep" aria-hidden="true">·</span> <b class="site-total">–</b> on this site</span></span>`;
+  const HTML = `<span class="hc" part="counter" role="group" aria-label="Visitor counter" data-state="connecting"><span class="dot" aria-hidden="true"></span><span class="parts"></span><span class="site" hidden><span class="sep" aria-hidden="true">·</span> <b class="site-total">–</b> on this site</span></span>`;
 
   const SITE_REFRESH_MS = 60_000;
+  // The numbers a counter can show, in this order; `show` picks some (default: visits and online).
+  const PARTS = {
+    visits: `<span><b class="total">–</b> <span class="total-label">visits</span></span>`,
+    visitors: `<span><b class="visitors">–</b> <span class="visitors-label">visitors today</span></span>`,
+    online: `<span><b class="online">–</b> online now</span>`,
+  };
+  const SEP = `<span class="sep" aria-hidden="true">·</span>`;
+  /** The markup for a `show` value: the parts it names, in their fixed order; none known: the default. */
+  const partsOf = (show) => {
+    const asked = new Set(String(show ?? "").toLowerCase().split(/[\s,]+/));
+    const names = Object.keys(PARTS).filter((p) => asked.has(p));
+    return (names.length > 0 ? names : ["visits", "online"]).map((p) => PARTS[p]).join(SEP);
+  };
 
   // One connection per key per page, whatever the number of counters showing it:
   // two widgets for the same key are still one page view.
@@ -92,7 +110,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
   }
 
   class HeadcountCounter extends HTMLElement {
-    static observedAttributes = ["key", "site"];
+    static observedAttributes = ["key", "site", "show"];
     #root;
     #unsubscribe = null;
     #siteTimer;
@@ -130,6 +148,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
       const $ = (sel) => this.#root.querySelector(sel);
       const box = $(".hc");
       const site = this.hasAttribute("site");
+      $(".parts").innerHTML = partsOf(this.getAttribute("show"));
       let counted = false;
       this.#unsubscribe = subscribe(this.key, ({ update, state, transport }) => {
         if (state) box.dataset.state = state;
@@ -142,7 +161,10 @@ b { font-weight: var(--headcount-number-weight, 700); }
         counted = true;
         this.#set($(".total"), update.total);
         this.#set($(".online"), update.online);
-        $(".total-label").textContent = update.total === 1 ? "visit" : "visits";
+        this.#set($(".visitors"), update.visitors ?? 0);
+        const label = (sel, text) => $(sel) && ($(sel).textContent = text);
+        label(".total-label", update.total === 1 ? "visit" : "visits");
+        label(".visitors-label", update.visitors === 1 ? "visitor today" : "visitors today");
       });
       if (site) {
         this.#siteTimer = setInterval(() => document.visibilityState === "visible" && this.#site(), SITE_REFRESH_MS);
@@ -157,6 +179,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
     }
 
     #set(el, n) {
+      if (!el) return; // a number this counter does not show
       el.dataset.value = String(n);
       el.textContent = this.#fmt.format(n);
     }
@@ -192,6 +215,7 @@ b { font-weight: var(--headcount-number-weight, 700); }
   const el = document.createElement("headcount-counter");
   if (self.dataset.key) el.setAttribute("key", self.dataset.key);
   if (self.hasAttribute("data-site")) el.setAttribute("site", self.dataset.site ?? "");
+  if (self.dataset.show) el.setAttribute("show", self.dataset.show);
   const mount = () => {
     const target = self.dataset.target ? document.querySelector(self.dataset.target) : null;
     if (target) target.append(el);

@@ -8,6 +8,7 @@ import { mountAdmin, type Admin } from "./routes/admin.ts";
 import type { KeyLimit } from "./core/key-limit.ts";
 import { admit, admitKey, type AdmissionRules, type PendingAdmission, type UpgradeRequest } from "./routes/admission.ts";
 import { adminGuard, isLocalRequest } from "./routes/auth.ts";
+import { mountDaily } from "./routes/daily.ts";
 import { mountDashboard } from "./routes/dashboard.ts";
 import { mountCors, mountEmbed } from "./routes/embed.ts";
 import type { Counters, Insights, WebhookSummary } from "./routes/insights.ts";
@@ -72,6 +73,7 @@ export function createApp(deps: AppDeps): HeadcountApp {
   mountSecurityHeaders(app); // CSP and friends on the HTML pages (Workers: public/_headers)
   mountRateLimit(app, limits, deps.peerAddress);
   mountEmbed(app, deps.counters, deps.insights);
+  mountDaily(app, deps.insights, limits.now, 30);
   mountDashboard(app, deps.insights, deps.webhooks, adminGuard({ adminToken: token, realm: "headcount dashboard", local }), {
     allowed: limits.allowedOrigins,
     refused: limits.refusedOrigins!,

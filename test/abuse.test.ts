@@ -3,7 +3,7 @@ import { request, type IncomingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { uniqueKey } from "./helpers/env.ts";
+import { uniqueKey, BROWSER_UA } from "./helpers/env.ts";
 import { freshDataDir, startServer, type RunningServer, type RuntimeName, type StartOptions } from "./helpers/server.ts";
 
 // Issue 5, "tests that do the bad thing" (abuse part, DESIGN.md §7): real
@@ -135,7 +135,8 @@ function connect(url: string, opts: ConnectOptions = {}): Promise<Outcome> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, {
       localAddress: opts.from,
-      headers: opts.headers,
+      // A browser's User-Agent unless the case says otherwise: without one a visit is a bot's and counts nothing.
+      headers: { "User-Agent": BROWSER_UA, ...opts.headers },
       origin: opts.origin,
       autoPong: opts.autoPong ?? true,
       handshakeTimeout: opts.timeoutMs ?? 10_000,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { BROWSER_UA, CRAWLER_UA, postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { freshDataDir, runToExit, startServer, type RuntimeName, type RunningServer } from "./helpers/server.ts";
 import { closeCodeOf, Op, rawHandshake } from "./helpers/raw-ws.ts";
 import { sseUrl, StreamRefused, TestStream } from "./helpers/sse.ts";
@@ -34,19 +34,33 @@ interface Client {
   readonly messages: Received[];
   readonly latest: { total: number; online: number } | undefined;
   until(pred: (n: { total: number; online: number }) => boolean, timeoutMs?: number): Promise<{ total: number; online: number }>;
+  waitFor(pred: (m: Received) => boolean, timeoutMs?: number): Promise<Received>;
   close(): Promise<unknown>;
 }
 
 function joiner(server: () => RunningServer, transport: Transport) {
-  return (key: string, resume?: string): Promise<{ sock: Client; hello: Hello }> =>
-    transport === "websocket" ? TestSocket.join(server().wsUrl(key, resume)) : TestStream.join(sseUrl(server().url, key, resume));
+  return (key: string, resume?: string, headers?: Record<string, string>): Promise<{ sock: Client; hello: Hello }> =>
+    transport === "websocket"
+      ? TestSocket.join(server().wsUrl(key, resume), 10_000, headers)
+      : TestStream.join(sseUrl(server().url, key, resume), 10_000, headers);
 }
 
-async function counter(server: RunningServer, key: string): Promise<{ total: number; online: number }> {
+async function counter(server: RunningServer, key: string): Promise<{ total: number; online: number; visitors: number; bots: number }> {
   const res = await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`);
   expect(res.status).toBe(200);
-  return (await res.json()) as { total: number; online: number };
+  return (await res.json()) as { total: number; online: number; visitors: number; bots: number };
 }
+
+type Day = { day: string; visits: number; visitors: number; bots: number };
+
+async function daily(server: RunningServer, key: string | null, days = 1): Promise<{ key: string | null; days: Day[] }> {
+  const res = await fetch(`${server.url}/api/daily?days=${days}${key === null ? "" : `&key=${encodeURIComponent(key)}`}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { key: string | null; days: Day[] };
+}
+
+/** Another browser's User-Agent: another visitor from the same address. */
+const OTHER_UA = BROWSER_UA.replace("Chrome/131", "Chrome/130");
 
 export function behaviourSuite(target: Target): void {
   const name = `${target.runtime} on ${target.store === "embedded" ? "the embedded store" : "PostgreSQL"}`;
@@ -126,17 +140,18 @@ export function behaviourSuite(target: Target): void {
        * TCP (workerd under wrangler dev finishes the closing handshake of a socket closed from another
        * request ~11 s late, or later; the frame comes at once), on a stream its end event.
        */
-      const held = async (key: string, resume?: string): Promise<{ hello: Hello; ended: Promise<Closed>; drop(): void }> => {
+      const held = async (key: string, resume?: string): Promise<{ hello: Hello; ended(): Promise<Closed>; drop(): void }> => {
         if (transport === "sse") {
           const { sock, hello } = await TestStream.join(sseUrl(server.url, key, resume));
-          return { hello, ended: sock.closed, drop: () => void sock.close() };
+          return { hello, ended: () => sock.closed, drop: () => void sock.close() };
         }
         const path = `/ws?key=${encodeURIComponent(key)}${resume ? `&resume=${encodeURIComponent(resume)}` : ""}`;
         const { conn, hello } = await rawHandshake(server.port, path);
-        const ended = conn.until(() => conn.frames.some((f) => f.opcode === Op.close), 10_000).then(() => {
-          const f = conn.frames.find((x) => x.opcode === Op.close)!;
-          return { code: closeCodeOf(f) as number, reason: f.payload.subarray(2).toString() };
-        });
+        const ended = async (): Promise<Closed> => {
+          await conn.until(() => conn.frames.some((f) => f.opcode === Op.close), 10_000);
+          const f = conn.frames.find((x) => x.opcode === Op.close);
+          return f ? { code: closeCodeOf(f) as number, reason: f.payload.subarray(2).toString() } : { code: 1006, reason: "no close frame" };
+        };
         return { hello: hello as Hello, ended, drop: () => conn.destroy() };
       };
 
@@ -163,12 +178,37 @@ export function behaviourSuite(target: Target): void {
         const third = await held(key, first.hello.resume);
         expect(third.hello).toMatchObject({ total: 1, visitor: 1, online: 1 });
         const resumedElsewhere = { code: 1008, reason: "resumed elsewhere" };
-        expect(await Promise.all([first.ended, second.ended])).toEqual([resumedElsewhere, resumedElsewhere]);
+        expect(await Promise.all([first.ended(), second.ended()])).toEqual([resumedElsewhere, resumedElsewhere]);
         const watcher = await join(key);
         await watcher.sock.until((n) => n.total === 2 && n.online === 2);
         expect(await counter(server, key)).toMatchObject({ total: 2, online: 2 });
         third.drop();
         await watcher.sock.close();
+      });
+
+      it.skipIf(!enabled)(`${transport}: visitors: the same client twice is one visitor, another user agent another; a crawler is a bot and nothing else; a resume changes nothing`, async () => {
+        const key = uniqueKey("visitors");
+        const a = await join(key);
+        expect(a.hello).toMatchObject({ total: 1, visitors: 1, visitor: 1 });
+        const b = await join(key);
+        expect(b.hello).toMatchObject({ total: 2, visitors: 1, visitor: 2 });
+        const c = await join(key, undefined, { "User-Agent": OTHER_UA });
+        expect(c.hello).toMatchObject({ total: 3, visitors: 2, visitor: 3 });
+        await a.sock.waitFor((m) => m.type === "count" && m.visitors === 2 && m.total === 3);
+        const bot = await join(key, undefined, { "User-Agent": CRAWLER_UA });
+        // A bot watches the counts but is not a visit, a visitor, or online.
+        expect(bot.hello).toMatchObject({ total: 3, visitors: 2, visitor: 0, online: 3 });
+        expect(await counter(server, key)).toMatchObject({ total: 3, online: 3, visitors: 2, bots: 1 });
+        await a.sock.close();
+        const again = await join(key, a.hello.resume);
+        expect(again.hello).toMatchObject({ total: 3, visitors: 2 });
+        expect(await counter(server, key)).toMatchObject({ total: 3, visitors: 2, bots: 1 });
+        const today = new Date().toISOString().slice(0, 10);
+        expect(await daily(server, key)).toEqual({ key, days: [{ day: today, visits: 3, visitors: 2, bots: 1 }] });
+        // The server's day: distinct over every key (these two people at least), bots included.
+        await expect.poll(async () => (await daily(server, null)).days[0]!.visitors, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+        expect((await daily(server, null)).days[0]!.bots).toBeGreaterThanOrEqual(1);
+        for (const s of [b, c, bot, again]) await s.sock.close();
       });
     }
 
@@ -243,7 +283,8 @@ export function behaviourSuite(target: Target): void {
     it.skipIf(!enabled)("the pixel counts one visit, shown to watchers: a no-store GIF, the key from the Referer without key=, HEAD counts nothing", async () => {
       const key = uniqueKey("pixel");
       const watcher = await TestSocket.join(server.wsUrl(key));
-      const res = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`);
+      const browser = { "User-Agent": BROWSER_UA };
+      const res = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { headers: browser });
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("image/gif");
       expect(res.headers.get("cache-control")).toMatch(/no-store/);
@@ -254,9 +295,9 @@ export function behaviourSuite(target: Target): void {
 
       // Without key=: the Referer's path, as location.pathname has it (the widget's default key).
       const page = uniqueKey("pixel-page");
-      await (await fetch(`${server.url}/pixel.gif`, { headers: { Referer: `http://127.0.0.1:${server.port}${page}?utm=x` } })).arrayBuffer();
+      await (await fetch(`${server.url}/pixel.gif`, { headers: { ...browser, Referer: `http://127.0.0.1:${server.port}${page}?utm=x` } })).arrayBuffer();
       // On this server's own page, the page's ?key=.
-      await (await fetch(`${server.url}/pixel.gif`, { headers: { Referer: `http://127.0.0.1:${server.port}/?key=${encodeURIComponent(key)}` } })).arrayBuffer();
+      await (await fetch(`${server.url}/pixel.gif`, { headers: { ...browser, Referer: `http://127.0.0.1:${server.port}/?key=${encodeURIComponent(key)}` } })).arrayBuffer();
       const head = await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { method: "HEAD" });
       expect(head.status).toBe(200);
       const bad = await fetch(`${server.url}/pixel.gif?key=%zz`);
@@ -267,6 +308,10 @@ export function behaviourSuite(target: Target): void {
       await watcher.sock.until((n) => n.total === 3);
       expect((await counter(server, page)).total).toBe(1);
       expect(await counter(server, key)).toMatchObject({ total: 3, online: 1 });
+      // A crawler's fetch of the pixel, and one without a User-Agent, are bots: the same GIF, no visit.
+      expect((await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { headers: { "User-Agent": CRAWLER_UA } })).status).toBe(200);
+      expect((await fetch(`${server.url}/pixel.gif?key=${encodeURIComponent(key)}`, { headers: { "User-Agent": "" } })).status).toBe(200);
+      expect(await counter(server, key)).toMatchObject({ total: 3, visitors: 1, bots: 2 });
       // The badge shows the total and counts nothing.
       await (await fetch(`${server.url}/badge/${encodeURIComponent(key)}.svg`)).text();
       expect((await counter(server, key)).total).toBe(3);

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import WebSocket from "ws";
-import { chromiumAvailable, launchChromium } from "./helpers/browser.ts";
+import { botContext, chromiumAvailable, launchChromium } from "./helpers/browser.ts";
 import { uniqueKey } from "./helpers/env.ts";
 import { startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
+import { sleep } from "./helpers/ws.ts";
 
 // A real browser opens the page and sees the number change when another page
 // opens (DESIGN.md §8), under the pages' Content-Security-Policy.
@@ -74,6 +75,50 @@ function browserSuite(runtime: RuntimeName): void {
       await second.close();
       await expect.poll(() => value(first, "#online")).toBe(1);
       expect(await value(first, "#total")).toBe(2);
+    });
+
+    it.skipIf(!enabled)("headless Chromium as it is (HeadlessChrome, navigator.webdriver) is a bot: it sees the counts, counts nothing, and shows up in bots", async () => {
+      const key = uniqueKey("headless");
+      const person = await browser.newPage();
+      await person.goto(`${server.url}/?key=${encodeURIComponent(key)}`);
+      await expect.poll(() => value(person, "#total")).toBe(1);
+      await expect.poll(() => value(person, "#visitors")).toBe(1);
+      const bot = await (await botContext(browser)).newPage();
+      expect(await bot.evaluate(() => [navigator.webdriver, navigator.userAgent.includes("HeadlessChrome")])).toEqual([true, true]);
+      await bot.goto(`${server.url}/?key=${encodeURIComponent(key)}`);
+      await bot.locator("#state[data-state=live]").waitFor();
+      // The bot's page shows the numbers, unchanged by it: no visit, no visitor, not online, no number of its own.
+      await expect.poll(() => value(bot, "#total")).toBe(1);
+      expect(await value(bot, "#visitors")).toBe(1);
+      expect(await value(bot, "#online")).toBe(1);
+      expect(await bot.locator("#you").isHidden()).toBe(true);
+      const numbers = (await (await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`)).json()) as Record<string, number>;
+      expect(numbers).toMatchObject({ total: 1, online: 1, visitors: 1, bots: 1 });
+      await bot.close();
+      await person.close();
+    });
+
+    it.skipIf(!enabled)("a prerendered page counts nothing until it is shown (document.prerendering, prerenderingchange)", async () => {
+      const key = uniqueKey("prerender");
+      const ctx = await browser.newContext();
+      // Chromium prerenders only through speculation rules; the page sees the same thing through these two.
+      await ctx.addInitScript(() => {
+        const w = window as unknown as { __prerendering: boolean };
+        w.__prerendering = true;
+        Object.defineProperty(Document.prototype, "prerendering", { configurable: true, get: () => w.__prerendering });
+      });
+      const page = await ctx.newPage();
+      await page.goto(`${server.url}/?key=${encodeURIComponent(key)}`);
+      await sleep(1000);
+      const numbers = async () => (await (await fetch(`${server.url}/api/counters/${encodeURIComponent(key)}`)).json()) as Record<string, number>;
+      expect(await numbers()).toMatchObject({ total: 0, online: 0 });
+      await page.evaluate(() => {
+        (window as unknown as { __prerendering: boolean }).__prerendering = false;
+        document.dispatchEvent(new Event("prerenderingchange"));
+      });
+      await expect.poll(() => value(page, "#total")).toBe(1);
+      expect(await numbers()).toMatchObject({ total: 1, online: 1, visitors: 1 });
+      await ctx.close();
     });
 
     it.skipIf(!enabled)("the page and the dashboard run under their CSP without a violation: the counter and the widget demo go live, the dashboard lists refused origins", async () => {

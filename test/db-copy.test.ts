@@ -42,6 +42,9 @@ function contents(dir: string) {
     return {
       counters: db.prepare("select key, total, updated_at from counters order by key").all(),
       history: db.prepare("select key, minute, visits from visits_per_minute order by key, minute").all(),
+      daily: db.prepare("select key, day, visits, visitors, bots from daily order by key, day").all(),
+      // Never copied: the day's visitor hashes and salts stay in the database they were made in.
+      hashes: db.prepare("select count(*) as n from visitor_hashes").get(),
       settings: db.prepare("select name, value from settings order by name").all(),
     };
   } finally {
@@ -49,7 +52,7 @@ function contents(dir: string) {
   }
 }
 
-/** A data directory with counters, history over several minutes, and a resume secret. */
+/** A data directory with counters, history over several minutes, daily visitors (the day's hashes too), and a resume secret. */
 async function seeded(keys: number): Promise<string> {
   const dir = freshDir();
   const store = await openSqliteFile(dir);
@@ -59,6 +62,16 @@ async function seeded(keys: number): Promise<string> {
   await store.setTotal("/admin-set", 1234567);
   // History from earlier minutes, as a server running for a while leaves it.
   store.executor.run(sql`insert into visits_per_minute (key, minute, visits) values ('/page/1', 1700000040000, 4), ('/page/1', 1700000100000, 9)`);
+  // Days of visitors for a few keys and the server, and one day's hashes, which a copy leaves behind.
+  for (const day of ["2026-11-30", "2026-12-01", "2026-12-02"]) {
+    await store.day.commit(new Map(), {
+      day,
+      hashes: new Map([["/page/1", ["aaaa", "bbbb", "aaaa"]]]),
+      server: ["cccc", "dddd"],
+      // Bots on a visited key (bots alone on a key nobody visited write no row for it).
+      bots: new Map([["/page/2", 2]]),
+    });
+  }
   await store.close();
   return dir;
 }
@@ -112,12 +125,13 @@ describe("copying between data directories", () => {
     try {
       const n = await copyStore(source, target, { batch: 7 });
       // History rows: one per key for the current minute (two if the seeding crossed a minute) and two earlier ones.
-      expect(n).toEqual({ counters: 42, history: expected.history.length, settings: 1 });
+      expect(n).toEqual({ counters: 42, history: expected.history.length, daily: 9, settings: 1 });
     } finally {
       await target.close();
       await source.close();
     }
-    expect(contents(to)).toEqual(expected);
+    expect(contents(to)).toEqual({ ...expected, hashes: { n: 0 } });
+    expect(expected.hashes).toEqual({ n: 12 });
   });
 
   it("--force replaces the keys the source has and keeps the target's others", async () => {
@@ -160,7 +174,7 @@ describe.skipIf(!pgUp)("copying through PostgreSQL", () => {
     const there = await copy("--from", from, "--to", url.href);
     expect(there.code, there.stderr).toBe(0);
     const rows = contents(from).history.length;
-    expect(there.stdout).toMatch(new RegExp(`^copied 27 counters, ${rows} history rows, 1 settings from `));
+    expect(there.stdout).toMatch(new RegExp(`^copied 27 counters, ${rows} history rows, 9 daily rows, 1 settings from `));
 
     const again = await copy("--from", from, "--to", url.href);
     expect(again.code).toBe(1);
@@ -169,7 +183,7 @@ describe.skipIf(!pgUp)("copying through PostgreSQL", () => {
     const back = freshDir();
     const home = await copy("--from", url.href, "--to", back);
     expect(home.code, home.stderr).toBe(0);
-    expect(home.stdout).toMatch(new RegExp(`^copied 27 counters, ${rows} history rows, 1 settings `));
-    expect(contents(back)).toEqual(contents(from));
+    expect(home.stdout).toMatch(new RegExp(`^copied 27 counters, ${rows} history rows, 9 daily rows, 1 settings `));
+    expect(contents(back)).toEqual({ ...contents(from), hashes: { n: 0 } });
   });
 });

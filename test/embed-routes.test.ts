@@ -17,13 +17,14 @@ const TOKEN = "dashboard-token-0123456789";
 function setup(embed: { corsOrigins?: AppDeps["corsOrigins"]; adminToken?: string } = {}) {
   const totals = new Map<string, number>([["/", 1234], [MARKUP, 7], ["/blog/a", 5]]);
   const counters: Counters = {
-    snapshot: async (key) => ({ key, total: totals.get(key) ?? 0, online: 0 }),
+    snapshot: async (key) => ({ key, total: totals.get(key) ?? 0, online: 0, visitors: key === "/" ? 321 : 0, bots: 0 }),
   };
   const calls: string[] = [];
   const insights: Insights = {
     top: async (limit) => (calls.push(`top ${limit}`), [{ key: "/", total: 1234, online: 2 }]),
     history: async (key, minutes) => (calls.push(`history ${key} ${minutes}`), [{ minute: 60_000, visits: 3 }]),
     site: async (prefix) => (calls.push(`site ${prefix}`), { prefix, total: 1246, keys: 3, online: 2, settleMs: 0 }),
+    daily: async (key, from) => (calls.push(`daily ${key} ${from}`), [{ day: from, visits: 5, visitors: 3, bots: 1 }]),
   };
   const limiter = new RateLimiter({ burst: 1_000_000, perSec: 1_000_000 });
   const { http } = createApp({
@@ -162,5 +163,56 @@ describe("dashboard data", () => {
     await app.request("/api/history?key=/&minutes=10080");
     await app.request("/api/history");
     expect(calls).toEqual(["top 100", "history / 10080", "history / 180"]);
+  });
+});
+
+describe("GET /api/daily", () => {
+  it("answers one entry per day up to today, zeros where there is nothing, readable by any origin", async () => {
+    const { app, calls } = setup();
+    const res = await app.request("/api/daily?key=/&days=3", { headers: { Origin: "https://blog.example" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    const body = (await res.json()) as { key: string; days: Array<{ day: string }> };
+    const day = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10);
+    expect(body).toEqual({
+      key: "/",
+      days: [
+        { day: day(2), visits: 5, visitors: 3, bots: 1 },
+        { day: day(1), visits: 0, visitors: 0, bots: 0 },
+        { day: day(0), visits: 0, visitors: 0, bots: 0 },
+      ],
+    });
+    expect(calls).toEqual([`daily / ${day(2)}`]);
+  });
+
+  it("without a key is the whole server's (key null), 30 days by default", async () => {
+    const { app } = setup();
+    const body = (await (await app.request("/api/daily")).json()) as { key: null; days: unknown[] };
+    expect(body.key).toBeNull();
+    expect(body.days).toHaveLength(30);
+  });
+
+  it("refuses days out of 1..365 and a bad key with a 400 that says why", async () => {
+    const { app, calls } = setup();
+    for (const days of ["0", "366", "-1", "1.5", "x", ""]) {
+      const res = await app.request(`/api/daily?days=${days}`);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { message: string }).message).toMatch(/days must be a whole number from 1 to 365/);
+    }
+    const bad = await app.request("/api/daily?key=%ZZ");
+    expect(bad.status).toBe(400);
+    expect((await app.request(`/api/daily?key=${"x".repeat(300)}`)).status).toBe(400);
+    expect(calls).toEqual([]);
+  });
+});
+
+describe("visitors on the public API", () => {
+  it("/api/counters carries today's visitors and bots; the badge shows visitors with ?metric=visitors", async () => {
+    const { app } = setup();
+    expect(await (await app.request("/api/counters/%2F")).json()).toEqual({ key: "/", total: 1234, online: 0, visitors: 321, bots: 0 });
+    const svg = await (await app.request("/badge/%2F.svg?metric=visitors")).text();
+    expect(svg).toContain('data-total="321"');
+    expect(svg).toContain("visitors today");
+    expect(await (await app.request("/badge/%2F.svg")).text()).toContain('data-total="1234"');
   });
 });

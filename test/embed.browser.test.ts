@@ -183,6 +183,21 @@ function embedSuite(runtime: RuntimeName): void {
       expect([...hosts].sort()).toEqual([host.origin, server.url].sort());
     });
 
+    it.skipIf(!enabled)("data-show picks the numbers (visitors today among them), in a fixed order; without it, visits and online", async () => {
+      const key = uniqueKey("show");
+      const page = await (await context()).newPage();
+      await page.goto(`${host.origin}/plain`);
+      await embed(page, server.url, key, { "data-show": "online visitors visits" });
+      await expect.poll(() => widgetValue(page, "visitors")).toBe(1);
+      const text = () => page.locator("headcount-counter .hc").first().textContent();
+      expect(await text()).toMatch(/^\s*1\s+visit\s*·\s*1\s+visitor today\s*·\s*1\s+online now/);
+      // Markup: the element's `show` attribute; an unknown word is ignored, so this shows visitors alone.
+      await page.evaluate(() => document.querySelector("headcount-counter")!.setAttribute("show", "visitors sparkles"));
+      // (The site total's part is there, hidden, until data-site asks for it.)
+      await expect.poll(text).toMatch(/^\s*1\s+visitor today\s*(·\s*–\s*on this site)?\s*$/);
+      await page.close();
+    });
+
     it.skipIf(!enabled)("the host page's CSS does not reach the widget, and the widget changes nothing on the page", async () => {
       const ctx = await context();
       const plain = await ctx.newPage();
@@ -307,11 +322,28 @@ function embedSuite(runtime: RuntimeName): void {
       expect(await page.locator("#login").isHidden()).toBe(true);
 
       const row = page.locator("#top tbody tr").filter({ has: page.locator("td button", { hasText: key }) });
+      // Columns: key, visits, visitors today, bots today, online now (three visits by one person: one visitor).
       await expect.poll(() => row.locator("td").nth(1).getAttribute("data-value"), SLOW).toBe("3");
-      await expect.poll(() => row.locator("td").nth(2).getAttribute("data-value"), SLOW).toBe("3");
-      // Live: one more visitor shows up without a reload.
+      await expect.poll(() => row.locator("td").nth(4).getAttribute("data-value"), SLOW).toBe("3");
+      expect(await row.locator("td").nth(2).getAttribute("data-value")).toBe("1");
+      expect(await row.locator("td").nth(3).getAttribute("data-value")).toBe("0");
+      // Live: one more page view shows up without a reload.
       joined.push(await TestSocket.join(server.wsUrl(key)));
-      await expect.poll(() => row.locator("td").nth(2).getAttribute("data-value"), SLOW).toBe("4");
+      await expect.poll(() => row.locator("td").nth(4).getAttribute("data-value"), SLOW).toBe("4");
+      // The daily chart: today's visits, visitors and (none) bots for the charted key, then the whole server's.
+      const today = (series: string) => page.locator(`#daily-chart rect.bar.${series}`).last().getAttribute(`data-${series}`);
+      await expect.poll(() => page.locator("#daily-chart").getAttribute("data-key"), SLOW).toBe(key);
+      await expect.poll(() => today("visits"), SLOW).toBe("4");
+      expect(await today("visitors")).toBe("1");
+      expect(await page.locator("#daily-chart rect.bar.bots").count()).toBe(0);
+      expect(await page.locator("#daily-chart rect.bar.visits").count()).toBe(1);
+      await page.selectOption("#daily-scope", "server");
+      await expect.poll(() => page.locator("#daily-chart").getAttribute("data-key"), SLOW).toBe("");
+      expect(Number(await today("visits"))).toBeGreaterThanOrEqual(5);
+      await page.selectOption("#daily-days", "365");
+      await expect.poll(() => page.locator("#daily-summary").textContent(), SLOW).toMatch(/^the whole server, last 365 days \(UTC\)/);
+      await page.selectOption("#daily-scope", "key");
+      await page.selectOption("#daily-days", "30");
 
       // The markup key is a row of text, not markup.
       const markupCell = page.locator("#top tbody tr td button").filter({ hasText: "onerror" });

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { uniqueKey } from "./helpers/env.ts";
+import { uniqueKey, BROWSER_UA } from "./helpers/env.ts";
 import { ROOT, startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 import { TestSocket } from "./helpers/ws.ts";
 
@@ -40,7 +40,7 @@ interface Answer {
 /** Opens a visit's WebSocket with these headers: refused (status and body), or admitted (101) and held until its hello. */
 function handshake(s: RunningServer, key: string, headers: { Origin?: string }): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(s.wsUrl(key), { origin: headers.Origin, handshakeTimeout: 10_000 });
+    const ws = new WebSocket(s.wsUrl(key), { origin: headers.Origin, handshakeTimeout: 10_000, headers: { "User-Agent": BROWSER_UA } });
     ws.on("unexpected-response", (req, res) => {
       let body = "";
       res.on("data", (c: Buffer) => (body += c.toString()));

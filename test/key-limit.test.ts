@@ -1,7 +1,7 @@
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { BROWSER_UA, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { sseUrl, StreamRefused, TestStream } from "./helpers/sse.ts";
 import { freshDataDir, startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 import { pgUp } from "./helpers/store-env.ts";
@@ -16,11 +16,13 @@ import { TestSocket } from "./helpers/ws.ts";
 
 const TOKEN = "key-limit-admin-token-0123456789";
 const BEARER = { authorization: `Bearer ${TOKEN}` };
+/** A person's browser: a client without one is a bot and counts no visit. */
+const BROWSER = { "User-Agent": BROWSER_UA };
 
 /** A WebSocket handshake's refusal: the status and JSON body (the `ws` package reports both). */
 function refusedHandshake(url: string): Promise<{ status: number; body: { error?: string; message?: string } }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers: BROWSER });
     ws.on("open", () => {
       ws.close();
       reject(new Error("the handshake was accepted"));
@@ -87,7 +89,7 @@ function keyLimitSuite(runtime: RuntimeName, store: "embedded" | "postgres", dat
       expect((stream as StreamRefused).status).toBe(403);
       expect(JSON.parse((stream as StreamRefused).body).error).toBe("key_limit");
 
-      const pixel = await fetch(`${s.url}/pixel.gif?key=${encodeURIComponent(fourth)}`);
+      const pixel = await fetch(`${s.url}/pixel.gif?key=${encodeURIComponent(fourth)}`, { headers: BROWSER });
       expect(pixel.status).toBe(403);
       expect(pixel.headers.get("content-type")).toBe("image/gif");
 
@@ -95,7 +97,7 @@ function keyLimitSuite(runtime: RuntimeName, store: "embedded" | "postgres", dat
       expect(await listed(s)).toEqual([...keys].sort());
       // Existing keys keep counting on every transport.
       expect(await visit(s, keys[0]!)).toBe(2);
-      expect((await fetch(`${s.url}/pixel.gif?key=${encodeURIComponent(keys[1]!)}`)).status).toBe(200);
+      expect((await fetch(`${s.url}/pixel.gif?key=${encodeURIComponent(keys[1]!)}`, { headers: BROWSER })).status).toBe(200);
       const live = await TestStream.open(sseUrl(s.url, keys[2]!));
       expect((await live.hello()).total).toBe(2);
       await live.close();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { BROWSER_UA, postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { withSql } from "./helpers/postgres-control.ts";
 import { startReceiver, type Receiver } from "./helpers/receiver.ts";
 import { runToExit, startServer, type RunningServer } from "./helpers/server.ts";
@@ -9,6 +9,7 @@ import { sleep, TestSocket } from "./helpers/ws.ts";
 // fan-out through LISTEN/NOTIFY and presence with a TTL (DESIGN.md §5).
 
 const TTL = 1500;
+const OTHER_UA = BROWSER_UA.replace("Chrome/131", "Chrome/130");
 const pgUp = await postgresAvailable();
 
 describe.skipIf(!pgUp)("many instances on one PostgreSQL", () => {
@@ -42,6 +43,24 @@ describe.skipIf(!pgUp)("many instances on one PostgreSQL", () => {
     await wa.sock.close();
     await wb.sock.until((n) => n.online === 1 && n.total === 3);
     await wb.sock.close();
+  });
+
+  it("visitors agree across instances: one salt per day, so the same person is one visitor wherever they land", async () => {
+    const [a, b, c] = servers as [RunningServer, RunningServer, RunningServer];
+    const key = uniqueKey("visitors");
+    const first = await TestSocket.join(a.wsUrl(key));
+    expect(first.hello).toMatchObject({ total: 1, visitors: 1 });
+    // The same client on two other instances: two visits, still one visitor.
+    const second = await TestSocket.join(b.wsUrl(key));
+    expect(second.hello).toMatchObject({ total: 2, visitors: 1 });
+    const third = await TestSocket.join(c.wsUrl(key), 10_000, { "User-Agent": OTHER_UA });
+    expect(third.hello).toMatchObject({ total: 3, visitors: 2 });
+    // The count reaches watchers elsewhere with the visitors of the commit that made it.
+    await first.sock.waitFor((m) => m.type === "count" && m.total === 3 && m.visitors === 2);
+    for (const s of servers) {
+      expect(await (await fetch(`${s.url}/api/counters/${encodeURIComponent(key)}`)).json()).toMatchObject({ total: 3, visitors: 2, bots: 0 });
+    }
+    for (const s of [first, second, third]) await s.sock.close();
   });
 
   it("no instance is left with a stale total after its LISTEN connection drops", async () => {

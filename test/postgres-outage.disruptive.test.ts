@@ -123,7 +123,8 @@ describe.skipIf(!pgUp)("PostgreSQL stopped under load", () => {
       expect(Date.now() - t0).toBeLessThan(2000);
       await reserved`rollback`;
       reserved.release();
-      expect((await blocked).status).toBe(200);
+      const late = await blocked;
+      expect(late.status, await late.clone().text()).toBe(200);
     } finally {
       await locker.end({ timeout: 1 });
       await server.stop();

@@ -107,7 +107,7 @@ function suite(runtime: RuntimeName): void {
         };
         await expect.poll(widgetMoved, { timeout: 20_000, interval: 300 }).toBeGreaterThan(0);
         // The socket presented the resume token: one visit, one connection online once the stream has gone.
-        await expect.poll(async () => counter(server, key)).toEqual({ key, total: 1, online: 1 });
+        await expect.poll(async () => counter(server, key)).toMatchObject({ key, total: 1, online: 1 });
         expect(await value(page, "#total")).toBe(1);
       } finally {
         proxy.blockUpgrades = true;

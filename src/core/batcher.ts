@@ -1,6 +1,7 @@
 import { backoffMs } from "./backoff.ts";
 import { CommitTimeoutError } from "./errors.ts";
-import type { Clock, CounterStore, Logger } from "./ports.ts";
+import type { Clock, CounterStore, KeyCommit, Logger } from "./ports.ts";
+import { SERVER_KEY, utcDay, type DayBatch, type VisitorIds, type Who } from "./visitors.ts";
 
 // Group commit (DESIGN.md §5). Visits that arrive while a commit is in flight
 // are summed per key and go in the next statement, so one client alone pays
@@ -11,14 +12,17 @@ export interface Committed {
   key: string;
   /** The key's total right after the commit that carried this visit. */
   total: number;
-  /** This visit's own number: distinct per key, in arrival order within a batch. */
+  /** This visit's own number: distinct per key, in arrival order within a batch; 0 for a bot, which is no visit. */
   visitor: number;
+  /** The key's numbers for `day` after the commit, where the store keeps days. */
+  today?: { day: string; visitors: number; bots: number };
 }
 
 interface Waiter {
   resolve(c: Committed): void;
   reject(e: Error): void;
   enqueuedAt: number;
+  who: Who | undefined;
 }
 
 export interface BatcherOptions {
@@ -39,7 +43,18 @@ export interface BatcherOptions {
    * never take more than half of the loop, however hard a burst pushes.
    */
   gatherMs?: number;
+  /**
+   * Hashes the people of a batch for the day's visitors (core/visitors.ts);
+   * used when the store keeps days (CounterStore.day).
+   */
+  visitors?: VisitorIds;
   onCommit?(keys: number, visits: number): void;
+  /** A commit carried bots, and this many new server-wide visitors as this instance saw them. */
+  onDay?(bots: number, freshVisitors: number): void;
+  /** A commit with its day's batch went through (a Durable Object passes the server's share to its index). */
+  committedDay?(counts: ReadonlyMap<string, number>, batch: DayBatch): void;
+  /** The first commit of a UTC day (and the first after start): time for the roll-up of the days before. */
+  onNewDay?(day: string): void;
 }
 
 export class WriteBatcher {
@@ -53,7 +68,10 @@ export class WriteBatcher {
   readonly #store: CounterStore;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #opts: Required<Omit<BatcherOptions, "onCommit">> & Pick<BatcherOptions, "onCommit">;
+  readonly #opts: Required<Omit<BatcherOptions, "onCommit" | "onDay" | "onNewDay" | "visitors" | "committedDay">> &
+    Pick<BatcherOptions, "onCommit" | "onDay" | "onNewDay" | "visitors" | "committedDay">;
+  /** The day of the last commit, and the server's visitors it reported (for onDay's fresh count). */
+  #day: { day: string; visitors: number } | null = null;
 
   constructor(store: CounterStore, clock: Clock, log: Logger, opts: BatcherOptions) {
     this.#store = store;
@@ -74,9 +92,10 @@ export class WriteBatcher {
     return this.#failures > 0;
   }
 
-  add(key: string): Promise<Committed> {
+  /** Counts one visit of `who` (absent: a visit with no visitor identity, as before issue 13); a bot is counted as a bot only. */
+  add(key: string, who?: Who): Promise<Committed> {
     return new Promise<Committed>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, enqueuedAt: this.#clock.now() };
+      const waiter: Waiter = { resolve, reject, enqueuedAt: this.#clock.now(), who };
       const list = this.#pending.get(key);
       if (list) list.push(waiter);
       else this.#pending.set(key, [waiter]);
@@ -144,14 +163,29 @@ export class WriteBatcher {
   async #run(batch: Map<string, Waiter[]>): Promise<void> {
     const counts = new Map<string, number>();
     let visits = 0;
+    let bots = 0;
     for (const [key, list] of batch) {
-      counts.set(key, list.length);
-      visits += list.length;
+      let n = 0;
+      for (const w of list) if (!w.who?.bot) n++;
+      if (n > 0) counts.set(key, n);
+      visits += n;
+      bots += list.length - n;
     }
-    let totals: Map<string, number>;
+    let committed: Map<string, KeyCommit>;
+    let day: string | null = null;
+    let dayBatch: DayBatch | null = null;
     const started = this.#clock.now();
     try {
-      totals = await this.#store.increment(counts);
+      const dayStore = this.#store.day;
+      if (dayStore && this.#opts.visitors) {
+        day = utcDay(started);
+        const people: Array<[string, Who]> = [];
+        for (const [key, list] of batch) for (const w of list) if (w.who) people.push([key, w.who]);
+        dayBatch = await this.#opts.visitors.batch(day, people);
+        committed = await dayStore.commit(counts, dayBatch);
+      } else {
+        committed = await this.#plain(counts, batch);
+      }
     } catch (err) {
       this.#failed(batch, err);
       return;
@@ -161,16 +195,39 @@ export class WriteBatcher {
     if (this.#failures > 0) this.#log.info("commits resumed", { after_failures: this.#failures });
     this.#failures = 0;
     this.#opts.onCommit?.(counts.size, visits);
+    if (day !== null) this.#dayDone(day, bots, committed.get(SERVER_KEY)?.visitors ?? 0);
+    if (dayBatch !== null) this.#opts.committedDay?.(counts, dayBatch);
     for (const [key, list] of batch) {
-      const total = totals.get(key);
-      if (total === undefined) {
+      const c = committed.get(key);
+      if (c === undefined) {
         const err = new Error(`store returned no total for a committed key`);
         for (const w of list) w.reject(err);
         continue;
       }
-      const first = total - list.length + 1;
-      for (let i = 0; i < list.length; i++) list[i]!.resolve({ key, total, visitor: first + i });
+      const today = day === null ? undefined : { day, visitors: c.visitors, bots: c.bots };
+      let visitor = c.total - (counts.get(key) ?? 0) + 1;
+      for (const w of list) w.resolve({ key, total: c.total, visitor: w.who?.bot ? 0 : visitor++, today });
     }
+  }
+
+  /** A store without days: visits only; a key that had only bots is read, not written. */
+  async #plain(counts: Map<string, number>, batch: Map<string, Waiter[]>): Promise<Map<string, KeyCommit>> {
+    const totals = counts.size > 0 ? await this.#store.increment(counts) : new Map<string, number>();
+    const unread = [...batch.keys()].filter((k) => !counts.has(k));
+    if (unread.length > 0) {
+      const read = await this.#store.totals(unread);
+      for (const k of unread) totals.set(k, read.get(k) ?? 0);
+    }
+    const out = new Map<string, KeyCommit>();
+    for (const [key, total] of totals) out.set(key, { total, visitors: 0, bots: 0 });
+    return out;
+  }
+
+  #dayDone(day: string, bots: number, serverVisitors: number): void {
+    const last = this.#day;
+    this.#day = { day, visitors: Math.max(serverVisitors, last?.day === day ? last.visitors : 0) };
+    this.#opts.onDay?.(bots, last?.day === day ? Math.max(0, serverVisitors - last.visitors) : serverVisitors);
+    if (last?.day !== day) this.#opts.onNewDay?.(day);
   }
 
   #failed(batch: Map<string, Waiter[]>, err: unknown): void {

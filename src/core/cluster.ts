@@ -1,5 +1,6 @@
 import type { Hub } from "./hub.ts";
 import type { Bus, Clock, CounterStore, Logger, TimerHandle } from "./ports.ts";
+import { utcDay } from "./visitors.ts";
 import { chunks, parsePresence, RemotePresence, type Pairs, type PresenceMessage } from "./presence.ts";
 
 // Many instances sharing one PostgreSQL (DESIGN.md §5). Totals arrive as
@@ -82,7 +83,7 @@ export class Cluster {
   }
 
   #onTotal(payload: string): void {
-    let msg: { k?: unknown; t?: unknown; r?: unknown };
+    let msg: { k?: unknown; t?: unknown; r?: unknown; d?: unknown; v?: unknown; b?: unknown };
     try {
       msg = JSON.parse(payload) as typeof msg;
     } catch {
@@ -90,7 +91,12 @@ export class Cluster {
     }
     if (typeof msg.k !== "string" || typeof msg.t !== "number") return;
     if (msg.r === true) this.#hub.resetTotal(msg.k, msg.t);
-    else this.#hub.observeTotal(msg.k, msg.t);
+    else {
+      // A commit that carried its day also says the key's visitors and bots of that day (db/day-store.ts).
+      const today =
+        typeof msg.d === "string" && typeof msg.v === "number" && typeof msg.b === "number" ? { day: msg.d, visitors: msg.v, bots: msg.b } : undefined;
+      this.#hub.observeTotal(msg.k, msg.t, today);
+    }
   }
 
   #onPresence(payload: string): void {
@@ -109,8 +115,12 @@ export class Cluster {
     for (let i = 0; i < keys.length; i += 500) {
       const chunk = keys.slice(i, i + 500);
       try {
-        const totals = await this.#store.totals(chunk);
-        for (const [key, total] of totals) this.#hub.observeTotal(key, total);
+        const day = utcDay(this.#clock.now());
+        const [totals, today] = await Promise.all([this.#store.totals(chunk), this.#store.day?.today(chunk, day)]);
+        for (const [key, total] of totals) {
+          const t = today?.get(key);
+          this.#hub.observeTotal(key, total, t && { day, visitors: t.visitors, bots: t.bots });
+        }
       } catch (err) {
         this.#log.warn("resync failed", { err });
         return;

@@ -50,6 +50,7 @@ describe("Hub: counting and hello", () => {
       key: "/",
       total: 124,
       online: 1,
+      visitors: 0,
       visitor: 124,
       resume: expect.stringMatching(/^124\.\d+\.[0-9a-f]+$/),
       seq: 0,
@@ -58,7 +59,7 @@ describe("Hub: counting and hello", () => {
     expect(verifyResumeToken(signer, "/", h.resume as string, nowS())).toEqual({ visitor: 124, expiresAt: nowS() + 3600 });
 
     await quiet();
-    expect(counts(a.peer)).toEqual([{ type: "count", key: "/", total: 124, online: 1, seq: 1 }]);
+    expect(counts(a.peer)).toEqual([{ type: "count", key: "/", total: 124, online: 1, visitors: 0, seq: 1 }]);
     expect([metrics.visits.value, metrics.commits.value, metrics.resumes.value]).toEqual([1, 1, 0]);
   });
 
@@ -84,14 +85,14 @@ describe("Hub: counting and hello", () => {
     await quiet(500);
     expect(b.peer.sent).toEqual([]);
     // The watcher already sees someone arrive (online), but not an uncommitted visit.
-    expect(counts(a.peer)).toEqual([{ type: "count", key: "/", total: 11, online: 2, seq: 2 }]);
+    expect(counts(a.peer)).toEqual([{ type: "count", key: "/", total: 11, online: 2, visitors: 0, seq: 2 }]);
 
     store.commitHeld();
     await settle();
-    expect(b.peer.sent).toEqual([{ type: "hello", key: "/", total: 12, online: 2, visitor: 12, resume: expect.any(String), seq: 2 }]);
+    expect(b.peer.sent).toEqual([{ type: "hello", key: "/", total: 12, online: 2, visitors: 0, visitor: 12, resume: expect.any(String), seq: 2 }]);
     await quiet();
-    expect(counts(b.peer)).toEqual([{ type: "count", key: "/", total: 12, online: 2, seq: 3 }]);
-    expect(counts(a.peer).at(-1)).toEqual({ type: "count", key: "/", total: 12, online: 2, seq: 3 });
+    expect(counts(b.peer)).toEqual([{ type: "count", key: "/", total: 12, online: 2, visitors: 0, seq: 3 }]);
+    expect(counts(a.peer).at(-1)).toEqual({ type: "count", key: "/", total: 12, online: 2, visitors: 0, seq: 3 });
   });
 
   it("gives concurrent joiners distinct, contiguous visitor numbers", async () => {
@@ -154,7 +155,7 @@ describe("Hub: rooms and online", () => {
 
     const c = join("/a");
     await quiet();
-    expect(a.peer.sent).toEqual([{ type: "count", key: "/a", total: 2, online: 2, seq: 2 }]);
+    expect(a.peer.sent).toEqual([{ type: "count", key: "/a", total: 2, online: 2, visitors: 0, seq: 2 }]);
     expect(b.peer.sent).toEqual([]);
     expect(hub.room("/a")!.online).toBe(2);
     expect(hub.room("/b")!.online).toBe(1);
@@ -162,7 +163,7 @@ describe("Hub: rooms and online", () => {
     c.session.close();
     const cSeen = c.peer.sent.length;
     await quiet();
-    expect(a.peer.sent.at(-1)).toEqual({ type: "count", key: "/a", total: 2, online: 1, seq: 3 });
+    expect(a.peer.sent.at(-1)).toEqual({ type: "count", key: "/a", total: 2, online: 1, visitors: 0, seq: 3 });
     expect(a.peer.sent).toHaveLength(2);
     expect(b.peer.sent).toEqual([]);
     expect(c.peer.sent).toHaveLength(cSeen);
@@ -251,7 +252,7 @@ describe("Hub: coalesced broadcast", () => {
     const t0 = clock.now();
     join("/");
     await clock.advanceAsync(0);
-    expect(a.peer.sent).toEqual([{ type: "count", key: "/", total: 2, online: 2, seq: 2 }]);
+    expect(a.peer.sent).toEqual([{ type: "count", key: "/", total: 2, online: 2, visitors: 0, seq: 2 }]);
 
     await clock.advanceAsync(5);
     join("/");
@@ -264,8 +265,8 @@ describe("Hub: coalesced broadcast", () => {
     expect(a.peer.sent).toHaveLength(1);
     await clock.advanceAsync(1);
     expect(a.peer.sent).toEqual([
-      { type: "count", key: "/", total: 2, online: 2, seq: 2 },
-      { type: "count", key: "/", total: 5, online: 4, seq: 3 },
+      { type: "count", key: "/", total: 2, online: 2, visitors: 0, seq: 2 },
+      { type: "count", key: "/", total: 5, online: 4, visitors: 0, seq: 3 },
     ]);
     await quiet(1000);
     expect(a.peer.sent).toHaveLength(2);
@@ -279,10 +280,10 @@ describe("Hub: coalesced broadcast", () => {
     const crowd = Array.from({ length: 50 }, () => join("/"));
     await quiet();
     expect(store.calls).toHaveLength(2);
-    expect(a.peer.sent).toEqual([{ type: "count", key: "/", total: 51, online: 51, seq: 2 }]);
+    expect(a.peer.sent).toEqual([{ type: "count", key: "/", total: 51, online: 51, visitors: 0, seq: 2 }]);
     for (const j of crowd) {
       expect(j.peer.sent.map((m) => m.type)).toEqual(["hello", "count"]);
-      expect(j.peer.sent[1]).toEqual({ type: "count", key: "/", total: 51, online: 51, seq: 2 });
+      expect(j.peer.sent[1]).toEqual({ type: "count", key: "/", total: 51, online: 51, visitors: 0, seq: 2 });
     }
     // Encoded once: every watcher got the same string.
     expect(new Set([a.peer, ...crowd.map((j) => j.peer)].map((p) => p.raw.at(-1))).size).toBe(1);
@@ -321,7 +322,7 @@ describe("Hub: coalesced broadcast", () => {
 
     hub.observeTotal("/", 9);
     await quiet();
-    expect(a.peer.sent).toEqual([{ type: "count", key: "/", total: 9, online: 1, seq: 2 }]);
+    expect(a.peer.sent).toEqual([{ type: "count", key: "/", total: 9, online: 1, visitors: 0, seq: 2 }]);
 
     // A commit that reports less than what is already known does not pull the total back.
     store.data.set("/", 5);
@@ -380,7 +381,7 @@ describe("Hub: resume tokens", () => {
     expect(store.calls).toEqual([{ "/": 1 }]);
     expect(store.data.get("/")).toBe(42);
     expect(store.totalsCalls).toEqual([["/"]]); // the room was gone, so its total was loaded
-    expect(again.peer.sent[0]).toEqual({ type: "hello", key: "/", total: 42, online: 1, visitor: 42, resume: token, seq: 0 });
+    expect(again.peer.sent[0]).toEqual({ type: "hello", key: "/", total: 42, online: 1, visitors: 0, visitor: 42, resume: token, seq: 0 });
     expect(metrics.resumes.value).toBe(1);
   });
 

@@ -1,5 +1,5 @@
 import { HeadcountError } from "./errors.ts";
-import type { CounterStore } from "./ports.ts";
+import type { CounterStore, DayStore } from "./ports.ts";
 
 // MAX_KEYS (DESIGN.md §3): anyone can name a key, and each key is a counters
 // row plus a history row per minute, so the number of keys is capped. Once
@@ -108,21 +108,34 @@ export class KeyLimit {
 }
 
 /**
- * The store as the batcher sees it, telling `limit` which keys each increment
- * created: a row whose new total equals what was added was inserted by this
- * statement (a row reset to 0 by an administrator and counted again is taken
- * for a new one: an overestimate the next refresh corrects). No change to the
- * increment statement itself.
+ * The store as the batcher sees it, telling `limit` which keys each commit
+ * created (its plain increment, or the day store's commit with visitors): a
+ * row whose new total equals the visits added was inserted by this statement
+ * (a row reset to 0 by an administrator and counted again is taken for a new
+ * one: an overestimate the next recount corrects). No change to the
+ * statements themselves.
  */
 export function keyCountingStore<S extends CounterStore>(store: S, limit: KeyLimit): S {
+  const created = (counts: ReadonlyMap<string, number>, totals: Iterable<[string, number]>) => {
+    let n = 0;
+    for (const [key, total] of totals) if (counts.has(key) && total === counts.get(key)) n++;
+    if (n > 0) limit.created(n);
+  };
   const increment: CounterStore["increment"] = async (counts) => {
     const totals = await store.increment(counts);
-    let created = 0;
-    for (const [key, total] of totals) if (total === counts.get(key)) created++;
-    if (created > 0) limit.created(created);
+    created(counts, totals);
     return totals;
   };
+  const inner = store.day;
+  const day: DayStore | undefined = inner && {
+    ...inner,
+    async commit(counts, batch) {
+      const committed = await inner.commit(counts, batch);
+      created(counts, [...committed].map(([key, c]) => [key, c.total] as [string, number]));
+      return committed;
+    },
+  };
   return new Proxy(store, {
-    get: (target, prop, receiver) => (prop === "increment" ? increment : Reflect.get(target, prop, receiver)),
+    get: (target, prop, receiver) => (prop === "increment" ? increment : prop === "day" ? day : Reflect.get(target, prop, receiver)),
   });
 }

@@ -121,6 +121,8 @@ export class Registry {
 export function hubMetrics(registry: Registry) {
   return {
     visits: registry.add(new Counter("headcount_visits_committed_total", "Visits committed to the database")),
+    visitors: registry.add(new Counter("headcount_visitors_total", "New distinct visitors of the day (server-wide), as this instance's commits found them")),
+    bots: registry.add(new Counter("headcount_bots_total", "Visits filtered as bots (not counted as visits or visitors)")),
     commits: registry.add(new Counter("headcount_commits_total", "Increment statements committed")),
     batchSize: registry.add(
       new Histogram("headcount_commit_batch_visits", "Visits carried by one commit", [1, 2, 5, 10, 50, 100, 500, 1000, 5000]),

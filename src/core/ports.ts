@@ -1,3 +1,5 @@
+import type { DailyPoint, DayBatch, DayCounts } from "./visitors.ts";
+
 // The small interfaces through which core/ talks to the world. Adapters in
 // src/runtime and src/db implement them; core never imports a runtime or a
 // library, so everything here is testable with fakes.
@@ -16,8 +18,43 @@ export interface Peer {
   greeted?(visitor: number, resume: string): void;
 }
 
+/** Committed numbers of one key: its total and, when the commit carried a day, the day's visitors and bots. */
+export interface KeyCommit {
+  total: number;
+  visitors: number;
+  bots: number;
+}
+
+/**
+ * The day's visitors and bots beside the visits (core/visitors.ts). A store
+ * without it counts visits only (test fakes).
+ */
+export interface DayStore {
+  /**
+   * Adds the visits (`counts`: people only) and the batch's hashes and bots in
+   * one statement or transaction; returns every key of either with its total
+   * and today's numbers.
+   */
+  commit(counts: ReadonlyMap<string, number>, batch: DayBatch): Promise<Map<string, KeyCommit>>;
+  /** `day`'s numbers per key (SERVER_KEY: the server's); absent keys had none. */
+  today(keys: readonly string[], day: string): Promise<Map<string, DayCounts>>;
+  /** The salt of `day`: `candidate` if none was stored yet, else the stored one (every instance agrees). */
+  salt(day: string, candidate: string): Promise<string>;
+  /**
+   * Deletes the hashes and salts of days before `today` (in batches) and daily
+   * rows older than `keepFrom`; returns how many hashes went.
+   */
+  rollUp(today: string, keepFrom: string): Promise<number>;
+  /** Daily numbers of `key` (SERVER_KEY: the server's) from `fromDay` on, oldest first; days without any are absent. */
+  daily(key: string, fromDay: string): Promise<DailyPoint[]>;
+  /** Hashes stored for `day` (tests: the roll-up deletes them). */
+  hashCount(day: string): Promise<number>;
+}
+
 /** Durable counter storage. `increment` is one atomic statement per call. */
 export interface CounterStore {
+  /** Visitors per day; absent: visits only. */
+  readonly day?: DayStore;
   /** Adds `n` visits per key and returns each key's new total. */
   increment(counts: ReadonlyMap<string, number>): Promise<Map<string, number>>;
   /** Current totals; absent keys are 0. */

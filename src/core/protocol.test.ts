@@ -21,10 +21,10 @@ describe("close codes", () => {
 describe("encode", () => {
   it("writes the documented shapes", () => {
     expect(PONG).toBe('{"type":"pong"}');
-    const hello = { type: "hello", key: "/", total: 124, online: 5, visitor: 124, resume: "t", seq: 18 } as const;
+    const hello = { type: "hello", key: "/", total: 124, online: 5, visitors: 40, visitor: 124, resume: "t", seq: 18 } as const;
     expect(JSON.parse(encode(hello))).toEqual(hello);
-    expect(encode({ type: "count", key: "/", total: 124, online: 5, seq: 18 })).toBe(
-      '{"type":"count","key":"/","total":124,"online":5,"seq":18}',
+    expect(encode({ type: "count", key: "/", total: 124, online: 5, visitors: 40, seq: 18 })).toBe(
+      '{"type":"count","key":"/","total":124,"online":5,"visitors":40,"seq":18}',
     );
   });
 });

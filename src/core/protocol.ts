@@ -6,6 +6,9 @@ export interface HelloMessage {
   key: string;
   total: number;
   online: number;
+  /** Today's (UTC) distinct visitors of the key. */
+  visitors: number;
+  /** This visit's number; 0 for a bot (not counted). */
   visitor: number;
   resume: string;
   seq: number;
@@ -16,6 +19,7 @@ export interface CountMessage {
   key: string;
   total: number;
   online: number;
+  visitors: number;
   seq: number;
   /** Present after an administrator set the total: accept it even if it is lower. */
   reset?: true;

@@ -55,7 +55,7 @@ describe("Room", () => {
     expect(room.total).toBe(41);
     room.emit();
     expect(published).toHaveLength(1);
-    expect(woken.sent).toEqual([{ type: "count", key: "/", total: 41, online: 1, seq: 2001 }]);
+    expect(woken.sent).toEqual([{ type: "count", key: "/", total: 41, online: 1, visitors: 0, seq: 2001 }]);
     expect(woken.ofType("hello")).toEqual([]);
 
     const joiner = new FakePeer("joiner");
@@ -85,6 +85,28 @@ describe("Room", () => {
     const counts = watcher.ofType("count");
     expect(counts.map((c) => c.reset)).toEqual([true, undefined]);
     expect(counts.map((c) => c.total)).toEqual([0, 0]);
+  });
+
+  it("a bot watches the counts but is not online, and its hello has visitor 0; today's visitors go out with every count", async () => {
+    const { h, clock } = host(5);
+    const day = new Date(clock.now()).toISOString().slice(0, 10);
+    h.commit = async (key, who) => ({ key, total: who?.bot ? 5 : 6, visitor: who?.bot ? 0 : 6, today: { day, visitors: 3, bots: who?.bot ? 1 : 0 } });
+    const room = new Room("/", h);
+    const person = new FakePeer();
+    room.admit(person, null, { bot: false, address: "a", ua: "u" });
+    await settle();
+    const bot = new FakePeer();
+    room.admit(bot, null, { bot: true });
+    await settle();
+    expect(room.online).toBe(1);
+    expect(room.empty).toBe(false);
+    expect(bot.ofType("hello")).toEqual([expect.objectContaining({ total: 6, online: 1, visitors: 3, visitor: 0 })]);
+    room.emit();
+    expect(bot.ofType("count").at(-1)).toMatchObject({ total: 6, online: 1, visitors: 3 });
+    expect(await room.snapshot()).toEqual({ key: "/", total: 6, online: 1, visitors: 3, bots: 1 });
+    // Past midnight the room shows no visitors until today's are known.
+    clock.advance(86_400_000);
+    expect(room.visitors).toBe(0);
   });
 
   it("one page view, one socket: a resume while its socket is open takes over (1008 \"resumed elsewhere\"), online stays 1, nothing is counted", async () => {
@@ -138,7 +160,7 @@ describe("Room", () => {
     // Woken: a new room; the socket comes back from its attachment with its visitor number.
     const woken = new Room("/", h);
     const restored = new FakePeer("restored");
-    woken.restore(restored, visitor);
+    woken.restore(restored, false, visitor);
     const again = new FakePeer("again");
     woken.admit(again, token);
     expect(restored.closed).toEqual({ code: 1008, reason: "resumed elsewhere" });

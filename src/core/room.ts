@@ -2,9 +2,11 @@ import type { Committed } from "./batcher.ts";
 import { KeyLimitError } from "./key-limit.ts";
 import { CloseCode, encode } from "./protocol.ts";
 import { MessageBucket } from "./rate-limiter.ts";
+import { PageViews, RoomSession } from "./room-session.ts";
 import { issueResumeToken, verifyResumeToken } from "./resume.ts";
-import { RoomSession } from "./room-session.ts";
 import type { Clock, Logger, Peer, Signer } from "./ports.ts";
+import { DayNumbers, type Today } from "./day-numbers.ts";
+import type { DayCounts, Who } from "./visitors.ts";
 
 // One key's room: every counting rule in one place (DESIGN.md §4). A socket
 // is admitted (a new visit, group-committed, or a reconnect presenting its
@@ -33,7 +35,12 @@ export interface Snapshot {
   key: string;
   total: number;
   online: number;
+  /** Today's (UTC) distinct visitors and filtered bots. */
+  visitors: number;
+  bots: number;
 }
+
+export type { Today } from "./day-numbers.ts";
 
 /** Whoever drives rooms. Everything a room does to the world goes through here. */
 export interface RoomHost {
@@ -42,10 +49,12 @@ export interface RoomHost {
   readonly log: Logger;
   readonly options: RoomOptions;
   readonly metrics?: RoomMetrics;
-  /** Counts one visit; resolves once it is committed (group commit: core/batcher.ts). */
-  commit(key: string): Promise<Committed>;
+  /** Counts one visit (a bot: one bot); resolves once it is committed (group commit: core/batcher.ts). */
+  commit(key: string, who?: Who): Promise<Committed>;
   /** The stored total of a key this room has not seen a commit for. */
   loadTotal(key: string): Promise<number>;
+  /** The stored numbers of `day` for the key; absent where the store keeps no days. */
+  loadToday?(key: string, day: string): Promise<DayCounts | undefined>;
   /** The room has news for its watchers: call `room.emit()` within the coalescing interval. */
   schedule(room: Room): void;
   /** Writes one encoded message to every watcher of the room. */
@@ -69,9 +78,11 @@ export class Room {
   readonly host: RoomHost;
   /** This instance's open sockets for the key: online counts these. */
   readonly peers = new Set<Peer>();
+  /** Bots' sockets: they watch the counts but are not online. */
+  readonly bots = new Set<Peer>();
   /**
    * The peers that have had their hello: counts go only to these, so a joiner
-   * hears nothing before its own visit has committed. Always within `peers`.
+   * hears nothing before its own visit has committed. Always within `peers` or `bots`.
    */
   readonly watchers = new Set<Peer>();
   /** Highest committed total seen; a client is never shown a lower one. */
@@ -87,13 +98,16 @@ export class Room {
   #resetPending = false;
   /** One load of the stored total shared by every resume and snapshot that needs it. */
   #loading: Promise<void> | null = null;
+  /** The latest day's visitors and bots this room has seen (commits, other instances, a load). */
+  readonly #today: DayNumbers;
   #refusals = 0;
-  /** Each open session's visitor (page view): a resume of one that is still open takes it over. */
-  readonly #byVisitor = new Map<number, RoomSession>();
+  /** Each page view's one open socket here: a resume of one still open takes it over (room-session.ts). */
+  readonly #views = new PageViews();
 
   constructor(key: string, host: RoomHost) {
     this.key = key;
     this.host = host;
+    this.#today = new DayNumbers(host.clock, host.loadToday && ((day) => host.loadToday!(key, day)));
   }
 
   get online(): number {
@@ -102,39 +116,42 @@ export class Room {
 
   /** Nobody here and nobody elsewhere: the host may forget the room. */
   get empty(): boolean {
-    return this.peers.size === 0 && this.remoteOnline === 0;
+    return this.peers.size === 0 && this.bots.size === 0 && this.remoteOnline === 0;
+  }
+
+  /** Today's visitors as far as this room knows (0 once the day it knows has passed). */
+  get visitors(): number {
+    return this.#today.current()?.visitors ?? 0;
+  }
+
+  /** Today's bots as far as this room knows. */
+  get botsToday(): number {
+    return this.#today.current()?.bots ?? 0;
   }
 
   /**
    * A socket accepted for this key: a new visit, or the same page view again
-   * when `resume` is valid. One page view holds one socket (or stream) at a
-   * time: a resume whose visitor still has one open here takes over, and the
-   * old one is closed with 1008 "resumed elsewhere" and leaves online at once.
-   * Takeover rather than refusal, because the common case is honest: a page
-   * reconnecting (a network change, a sleeping laptop) while the server still
-   * holds its old, half-open socket, which nothing has told us is dead; a
-   * refusal would lock that page out until the heartbeat cut the corpse. A
-   * token copied onto many sockets still holds one place online.
+   * when `resume` is valid, taking over that page view's open socket if it
+   * has one (one socket per page view; why takeover: room-session.ts).
    */
-  admit(peer: Peer, resume: string | null): Session {
-    const session = this.#join(peer);
+  admit(peer: Peer, resume: string | null, who?: Who): Session {
+    const session = this.#join(peer, who?.bot === true);
     const claim = resume === null ? null : verifyResumeToken(this.host.signer, this.key, resume, this.#nowS());
     if (claim) {
       this.host.metrics?.resumes.inc();
-      // After the join, so the room is never empty in between (a host may forget an empty room).
-      this.#byVisitor.get(claim.visitor)?.takeOver();
-      this.#own(session, claim.visitor);
-      this.#knownTotal().then(
+      this.#views.claim(session, claim.visitor); // after the join: the room is never empty in between
+      Promise.all([this.#knownTotal(), this.#today.known()]).then(
         () => !session.closed && this.#hello(peer, claim.visitor, resume!),
         (err: unknown) => !session.closed && this.#refuse(peer, err),
       );
       return session;
     }
-    this.host.commit(this.key).then(
+    this.host.commit(this.key, who).then(
       (c) => {
+        if (c.today) this.observeToday(c.today);
         this.observeTotal(c.total);
         if (session.closed) return;
-        this.#own(session, c.visitor);
+        this.#views.own(session, c.visitor);
         this.#hello(peer, c.visitor, this.#token(c.visitor));
       },
       (err: unknown) => !session.closed && this.#refuse(peer, err),
@@ -142,15 +159,11 @@ export class Room {
     return session;
   }
 
-  /**
-   * A socket that already had its hello (a Durable Object woken from
-   * hibernation, `visitor` from its attachment): watching again, not counted,
-   * and still the one socket of its page view.
-   */
-  restore(peer: Peer, visitor?: number): Session {
-    const session = this.#join(peer);
+  /** A socket that already had its hello (a Durable Object woken from hibernation): watching again, not counted. */
+  restore(peer: Peer, bot = false, visitor = 0): Session {
+    const session = this.#join(peer, bot);
     this.watchers.add(peer);
-    if (visitor) this.#own(session, visitor);
+    this.#views.own(session, visitor); // from its attachment: still its page view's one socket
     return session;
   }
 
@@ -162,6 +175,11 @@ export class Room {
     else if (known) return;
     this.#unsentSince ??= this.host.clock.now();
     this.host.schedule(this);
+  }
+
+  /** A day's numbers from anywhere: a later day replaces an earlier one; within a day they only grow. */
+  observeToday(t: Today): void {
+    if (this.#today.observe(t) && this.totalKnown) this.host.schedule(this);
   }
 
   /** An administrator set the total: the one time it may go down; watchers get a count flagged `reset`. */
@@ -181,8 +199,11 @@ export class Room {
 
   /** The numbers for the JSON API and the badge. */
   async snapshot(): Promise<Snapshot> {
+    // One after the other: a request must never hold two of the pool's connections at once
+    // (with PG_POOL_MAX=1 the second would wait for the first until the acquire timeout).
     await this.#knownTotal();
-    return { key: this.key, total: this.total, online: this.online };
+    await this.#today.known();
+    return { key: this.key, total: this.total, online: this.online, visitors: this.visitors, bots: this.botsToday };
   }
 
   /** The coalesced broadcast: one encoded count with the latest numbers to every watcher. */
@@ -195,7 +216,7 @@ export class Room {
     this.host.updated(this);
     if (this.watchers.size === 0) return;
     this.seq++;
-    const count = { type: "count" as const, key: this.key, total: this.total, online: this.online, seq: this.seq };
+    const count = { type: "count" as const, key: this.key, total: this.total, online: this.online, visitors: this.visitors, seq: this.seq };
     const text = encode(this.#resetPending ? { ...count, reset: true } : count);
     this.#resetPending = false;
     this.host.publish(this, text);
@@ -207,28 +228,23 @@ export class Room {
 
   /** Closes every socket (shutdown); returns how many. */
   closeAll(code: number, reason: string): number {
-    const peers = [...this.peers];
+    const peers = [...this.peers, ...this.bots];
     for (const peer of peers) peer.close(code, reason);
     return peers.length;
   }
 
   /** Called by a session when its socket has gone. */
   leave(peer: Peer, session?: RoomSession): void {
-    if (session?.visitor != null && this.#byVisitor.get(session.visitor) === session) this.#byVisitor.delete(session.visitor);
+    if (session) this.#views.release(session);
     this.peers.delete(peer);
+    this.bots.delete(peer);
     this.watchers.delete(peer);
     this.host.schedule(this);
     this.host.socketsChanged(this);
   }
 
-  /** The session is its visitor's one socket here (the map holds open sessions only: leave removes them). */
-  #own(session: RoomSession, visitor: number): void {
-    session.visitor = visitor;
-    this.#byVisitor.set(visitor, session);
-  }
-
-  #join(peer: Peer): RoomSession {
-    this.peers.add(peer);
+  #join(peer: Peer, bot: boolean): RoomSession {
+    (bot ? this.bots : this.peers).add(peer);
     const { messageBurst, messagePerSec } = this.host.options;
     const session = new RoomSession(this, peer, new MessageBucket(messageBurst, messagePerSec, this.host.clock.now()));
     this.host.schedule(this);
@@ -254,7 +270,8 @@ export class Room {
   #hello(peer: Peer, visitor: number, resume: string): void {
     this.watchers.add(peer);
     peer.greeted?.(visitor, resume);
-    peer.send(encode({ type: "hello", key: this.key, total: this.total, online: this.online, visitor, resume, seq: this.seq }));
+    const hello = { type: "hello" as const, key: this.key, total: this.total, online: this.online, visitors: this.visitors, visitor, resume, seq: this.seq };
+    peer.send(encode(hello));
   }
 
   #refuse(peer: Peer, err: unknown): void {

@@ -14,8 +14,9 @@ export interface CommandOutput {
 
 const usage = (invocation: string) => `usage: ${invocation} --from <data dir | postgres://…> --to <data dir | postgres://…> [--force]
 
-  Copies counters (totals, updated_at), per-minute history and settings (the
-  resume secret) from one store to another. A data directory must not be in
+  Copies counters (totals, updated_at), per-minute history, daily visits,
+  visitors and bots, and settings (the resume secret) from one store to
+  another; never the day's visitor hashes or salts. A data directory must not be in
   use by a running server.
 
   --force  copy into a target that already has counters: keys the source has
@@ -73,7 +74,7 @@ export async function copyCli(args: string[], out: CommandOutput, invocation: st
     target = await openTarget(parsed.to);
     const { copyStore } = await import("./copy.ts");
     const n = await copyStore(source, target, { force: parsed.force });
-    out.stdout(`copied ${n.counters} counters, ${n.history} history rows, ${n.settings} settings from ${source.label} to ${target.label}\n`);
+    out.stdout(`copied ${n.counters} counters, ${n.history} history rows, ${n.daily} daily rows, ${n.settings} settings from ${source.label} to ${target.label}\n`);
     return 0;
   } catch (err) {
     out.stderr(`db:copy: ${(err as Error).message}\n`);

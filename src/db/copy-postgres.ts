@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { CopySource, CopyTarget } from "./copy.ts";
 import { rowsOf } from "./rows.ts";
-import { counters as c, settings as s, visitsPerMinute as h } from "./schema.ts";
+import { counters as c, daily as d, settings as s, visitsPerMinute as h } from "./schema.ts";
 import type { SqlExecutor } from "./store.ts";
 
 // PostgreSQL as either end of `npm run db:copy` (copy.ts). Times cross as
@@ -32,6 +32,14 @@ function endpoint(db: SqlExecutor, label: string, close: () => Promise<void>): P
       return found.map((r) => ({ key: String(r.key), minute: Number(r.minute), visits: Number(r.visits) }));
     },
 
+    async daily(after, limit) {
+      const found = await rows(sql`
+        select ${d.key} as key, ${d.day} as day, ${d.visits}::text as visits, ${d.visitors}::text as visitors, ${d.bots}::text as bots
+        from ${d} ${after === null ? sql`` : sql`where (${d.key}, ${d.day}) > (${after.key}::text, ${after.day}::text)`}
+        order by ${d.key}, ${d.day} limit ${limit}::int`);
+      return found.map((r) => ({ key: String(r.key), day: String(r.day), visits: Number(r.visits), visitors: Number(r.visitors), bots: Number(r.bots) }));
+    },
+
     async settings() {
       const found = await rows(sql`select ${s.name} as name, ${s.value} as value from ${s} order by ${s.name}`);
       return found.map((r) => ({ name: String(r.name), value: String(r.value) }));
@@ -60,6 +68,15 @@ function endpoint(db: SqlExecutor, label: string, close: () => Promise<void>): P
         from jsonb_to_recordset(${JSON.stringify(list.map((r) => ({ key: r.key, ms: r.minute, visits: r.visits })))}::jsonb)
           as r(key text, ms float8, visits bigint)
         on conflict (key, minute) do update set visits = excluded.visits`);
+    },
+
+    async putDaily(list) {
+      if (list.length === 0) return;
+      await db.execute(sql`
+        insert into ${d} (key, day, visits, visitors, bots)
+        select r.key, r.day, r.visits, r.visitors, r.bots
+        from jsonb_to_recordset(${JSON.stringify(list)}::jsonb) as r(key text, day text, visits bigint, visitors bigint, bots bigint)
+        on conflict (key, day) do update set visits = excluded.visits, visitors = excluded.visitors, bots = excluded.bots`);
     },
 
     async putSettings(list) {

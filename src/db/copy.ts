@@ -1,5 +1,7 @@
 // Moving a headcount's data between stores (`npm run db:copy`): counters
-// (totals and updated_at), per-minute history and settings (the resume
+// (totals and updated_at), per-minute history, the daily visits, visitors and
+// bots (not the day's visitor hashes or salts: those never leave the database
+// they were made in, README "Privacy"), and settings (the resume
 // secret, so resume tokens stay valid), page by page in key order, so a
 // million keys never sit in memory at once. Each page is its own
 // transaction on the target; a copy that stopped half-way is finished by
@@ -23,6 +25,16 @@ export interface HistoryRow {
   visits: number;
 }
 
+export interface DailyRow {
+  /** "" is the server's own row. */
+  key: string;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  visits: number;
+  visitors: number;
+  bots: number;
+}
+
 export interface SettingRow {
   name: string;
   value: string;
@@ -33,6 +45,7 @@ export interface CopySource {
   readonly label: string;
   counters(after: string | null, limit: number): Promise<CounterRow[]>;
   history(after: { key: string; minute: number } | null, limit: number): Promise<HistoryRow[]>;
+  daily(after: { key: string; day: string } | null, limit: number): Promise<DailyRow[]>;
   settings(): Promise<SettingRow[]>;
   close(): Promise<void>;
 }
@@ -43,6 +56,7 @@ export interface CopyTarget {
   countCounters(): Promise<number>;
   putCounters(rows: readonly CounterRow[]): Promise<void>;
   putHistory(rows: readonly HistoryRow[]): Promise<void>;
+  putDaily(rows: readonly DailyRow[]): Promise<void>;
   putSettings(rows: readonly SettingRow[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -57,6 +71,7 @@ export interface CopyOptions {
 export interface CopyResult {
   counters: number;
   history: number;
+  daily: number;
   settings: number;
 }
 
@@ -75,7 +90,7 @@ export async function copyStore(from: CopySource, to: CopyTarget, opts: CopyOpti
   const batch = opts.batch ?? 1000;
   const existing = await to.countCounters();
   if (existing > 0 && !opts.force) throw new CopyRefusedError(to.label, existing);
-  const result: CopyResult = { counters: 0, history: 0, settings: 0 };
+  const result: CopyResult = { counters: 0, history: 0, daily: 0, settings: 0 };
 
   const settings = (await from.settings()).filter((s) => !LOCAL_SETTINGS.has(s.name));
   await to.putSettings(settings);
@@ -96,6 +111,15 @@ export async function copyStore(from: CopySource, to: CopyTarget, opts: CopyOpti
     result.history += rows.length;
     const last = rows.at(-1)!;
     after = { key: last.key, minute: last.minute };
+  }
+
+  for (let after: { key: string; day: string } | null = null; ; ) {
+    const rows = await from.daily(after, batch);
+    if (rows.length === 0) break;
+    await to.putDaily(rows);
+    result.daily += rows.length;
+    const last = rows.at(-1)!;
+    after = { key: last.key, day: last.day };
   }
   return result;
 }

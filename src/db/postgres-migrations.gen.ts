@@ -43,10 +43,20 @@ export const migrations: readonly MigrationMeta[] = [
   },
   {
     "sql": [
+      "CREATE TABLE \"daily\" (\n\t\"key\" text NOT NULL,\n\t\"day\" text NOT NULL,\n\t\"visits\" bigint NOT NULL,\n\t\"visitors\" bigint NOT NULL,\n\t\"bots\" bigint NOT NULL,\n\tCONSTRAINT \"daily_key_day_pk\" PRIMARY KEY(\"key\",\"day\")\n);\n",
+      "\n-- Hand-edited: UNLOGGED (drizzle-kit cannot express it). The day's hashes and salts are not written to the WAL,\n-- not replicated, and emptied by a crash (that day's visitors are then recounted once). See README \"Privacy\".\nCREATE UNLOGGED TABLE \"visitor_hashes\" (\n\t\"key\" text NOT NULL,\n\t\"day\" text NOT NULL,\n\t\"hash\" text NOT NULL,\n\tCONSTRAINT \"visitor_hashes_key_day_hash_pk\" PRIMARY KEY(\"key\",\"day\",\"hash\")\n);\n",
+      "\nCREATE UNLOGGED TABLE \"visitor_salts\" (\n\t\"day\" text PRIMARY KEY NOT NULL,\n\t\"salt\" text NOT NULL\n);\n"
+    ],
+    "bps": true,
+    "folderMillis": 1796283129899,
+    "hash": "0143f2f0aca4060d603456ecef2933f3ff662e939e6c699009b2e1755e545c4d"
+  },
+  {
+    "sql": [
       "CREATE INDEX \"visits_per_minute_minute\" ON \"visits_per_minute\" USING btree (\"minute\");"
     ],
     "bps": true,
-    "folderMillis": 1796283153887,
+    "folderMillis": 1796287023249,
     "hash": "006b3a068d36eabf01259156c124e62edd249818088fe8284a728e6fac018508"
   }
 ];

@@ -87,3 +87,42 @@ export const webhookState = pgTable(
   },
   (t) => [primaryKey({ columns: [t.ruleId, t.key] })],
 );
+
+// Visitors (issue 13, core/visitors.ts). `day` is the UTC day as YYYY-MM-DD;
+// key "" holds the server's own numbers (no key may be empty).
+
+/** Per key and per UTC day: visits, distinct visitors, filtered bots. Kept for HISTORY_RETENTION_DAYS. */
+export const daily = pgTable(
+  "daily",
+  {
+    key: text("key").notNull(),
+    day: text("day").notNull(),
+    visits: bigint("visits", { mode: "number" }).notNull(),
+    visitors: bigint("visitors", { mode: "number" }).notNull(),
+    bots: bigint("bots", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.day] })],
+);
+
+/**
+ * The visitor hashes of the current day (64 bits, hex), one row per distinct
+ * visitor per key; deleted by the roll-up once the day is over. UNLOGGED
+ * (hand-edited into the migration, drizzle-kit cannot say it): not in the
+ * WAL, not replicated, emptied by a crash, which then recounts that day's
+ * visitors once rather than keeping them anywhere else.
+ */
+export const visitorHashes = pgTable(
+  "visitor_hashes",
+  {
+    key: text("key").notNull(),
+    day: text("day").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.day, t.hash] })],
+);
+
+/** The salt of each day that has one (one row shared by every instance); UNLOGGED too, deleted at the roll-up. */
+export const visitorSalts = pgTable("visitor_salts", {
+  day: text("day").primaryKey(),
+  salt: text("salt").notNull(),
+});

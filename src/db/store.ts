@@ -1,8 +1,9 @@
 import { sql, type SQL } from "drizzle-orm";
-import type { CounterStore, Outbox } from "../core/ports.ts";
+import type { CounterStore, DayStore, Outbox } from "../core/ports.ts";
 import { isMilestoneRule, type WebhookRule } from "../core/webhook-rules.ts";
 import { pgMaintenance, type StoreMaintenance } from "./maintenance.ts";
 import { sqlOutbox } from "./outbox.ts";
+import { dayCommitQuery, sqlDayStore } from "./day-store.ts";
 import { rowsOf } from "./rows.ts";
 import { counters, settings, visitsPerMinute } from "./schema.ts";
 
@@ -46,15 +47,20 @@ function milestones(ruleIds: readonly string[]): SQL {
     )`;
 }
 
-export function incrementQuery(counts: ReadonlyMap<string, number>, notify = false, milestoneRuleIds: readonly string[] = []): SQL {
+/**
+ * The increment's common table expressions: `batch(key, n)`, `bumped(key,
+ * total)` (the new totals), the per-minute history and any milestone events.
+ * `counts` may be empty (a batch of bots only: core/visitors.ts).
+ */
+export function incrementCtes(counts: ReadonlyMap<string, number>, milestoneRuleIds: readonly string[] = []): SQL {
   // Sorted keys lock rows in one order, so concurrent instances cannot deadlock.
   const keys = [...counts.keys()].sort();
-  const values = sql.join(
-    keys.map((key) => sql`(${key}::text, ${counts.get(key)}::bigint)`),
-    sql`, `,
-  );
+  const values =
+    keys.length > 0
+      ? sql`values ${sql.join(keys.map((key) => sql`(${key}::text, ${counts.get(key)}::bigint)`), sql`, `)}`
+      : sql`select null::text, null::bigint where false`;
   return sql`
-    with batch(key, n) as (values ${values}),
+    with batch(key, n) as (${values}),
     bumped as (
       insert into ${counters} as c (key, total, updated_at)
       select key, n, now() from batch
@@ -65,7 +71,11 @@ export function incrementQuery(counts: ReadonlyMap<string, number>, notify = fal
       insert into ${visitsPerMinute} as h (key, minute, visits)
       select key, date_trunc('minute', now()), n from batch
       on conflict (key, minute) do update set visits = h.visits + excluded.visits
-    )${milestoneRuleIds.length > 0 ? milestones(milestoneRuleIds) : sql``}
+    )${milestoneRuleIds.length > 0 ? milestones(milestoneRuleIds) : sql``}`;
+}
+
+export function incrementQuery(counts: ReadonlyMap<string, number>, notify = false, milestoneRuleIds: readonly string[] = []): SQL {
+  return sql`${incrementCtes(counts, milestoneRuleIds)}
     select key, total::text as total${notify ? announce : sql``} from bumped`;
 }
 
@@ -80,6 +90,8 @@ export interface MinuteVisits {
 }
 
 export interface SqlStore extends CounterStore, StoreMaintenance {
+  /** Visitors, bots and visits per day (issue 13). */
+  readonly day: DayStore;
   /** The webhook outbox on the same database. */
   outbox: Outbox;
   /**
@@ -114,6 +126,10 @@ export function createSqlStore(db: SqlExecutor, close: () => Promise<void>, opts
   return {
     outbox: sqlOutbox(db),
     ...pgMaintenance(db, TOTALS_CHANNEL, () => opts.notify),
+
+    day: sqlDayStore(db, (counts, batch) =>
+      dayCommitQuery(counts, batch, (c) => incrementCtes(c, opts.milestoneRuleIds), opts.notify ?? false, TOTALS_CHANNEL),
+    ),
 
     fireMilestones(rules) {
       opts = { ...opts, milestoneRuleIds: rules.filter(isMilestoneRule).map((r) => r.id) };

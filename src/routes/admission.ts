@@ -5,6 +5,8 @@ import type { RateLimiter } from "../core/rate-limiter.ts";
 import type { SocketCaps } from "../core/socket-caps.ts";
 import { clientAddress, type AddressRules } from "../core/address.ts";
 import { originAllowed, type RefusedOrigins } from "../core/origins.ts";
+import { isbot } from "isbot";
+import { UA_HASH_BYTES, utf8Prefix, type Who } from "../core/visitors.ts";
 import { hasBearerToken } from "./auth.ts";
 import { handshakeProblem } from "./handshake.ts";
 import { strictQuery } from "./params.ts";
@@ -32,6 +34,24 @@ export interface Visit {
   resume: string | null;
   /** The client address the limits apply to (never stored). */
   address: string;
+  /** A person (address and user agent, for the day's visitor hash only) or a bot (core/visitors.ts). */
+  who: Who;
+}
+
+/**
+ * Whether a visit is a bot's: a user agent the isbot list recognises, no user
+ * agent at all, or a page that says it is automated (`wd=1`: the page and the
+ * widget send it when navigator.webdriver is true).
+ */
+export function isBotVisit(userAgent: string | null | undefined, webdriver: boolean): boolean {
+  return webdriver || !userAgent || isbot(userAgent);
+}
+
+/** Who a visit is; only the first 512 bytes of a user agent are kept, and only for the hash. */
+export function whoOf(req: UpgradeRequest, url: string, address: string): Who {
+  const ua = req.header("user-agent");
+  if (isBotVisit(ua, strictQuery(url, "wd") === "1")) return { bot: true };
+  return { bot: false, address, ua: utf8Prefix(ua!, UA_HASH_BYTES) };
 }
 
 /**
@@ -108,10 +128,12 @@ export function admit(req: UpgradeRequest, peerAddress: string | undefined, rule
   }
   let key: string;
   let resume: string | null;
+  let who: Who;
   try {
     const named = strictQuery(req.url, "key");
     key = validateKey(transport === "pixel" && named === undefined ? pixelKeyFromReferer(req) : named);
     resume = transport === "pixel" ? null : (strictQuery(req.url, "resume") ?? (transport === "stream" ? lastEventToken(req) : null));
+    who = whoOf(req, req.url, address);
   } catch (err) {
     if (err instanceof HeadcountError) return refuse(err.status, err.code, err.message);
     throw err;
@@ -123,7 +145,7 @@ export function admit(req: UpgradeRequest, peerAddress: string | undefined, rule
     const problem = streamProblem(req);
     if (problem) return refuse(problem.status, "bad_request", problem.message, problem.headers);
   }
-  return { visit: { key, resume, address } };
+  return { visit: { key, resume, address, who } };
 }
 
 /**

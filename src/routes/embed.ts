@@ -9,7 +9,7 @@ import { strictPathAfter, strictQuery } from "./params.ts";
 // widget's module, the site total, and the no-JS badge.
 
 /** Paths another origin may read. The admin/dashboard data is deliberately not here: same origin only. */
-const PUBLIC_PATHS = ["/api/counters", "/api/counters/*", "/api/site", "/badge/*", "/client.js", "/widget.js"];
+const PUBLIC_PATHS = ["/api/counters", "/api/counters/*", "/api/site", "/api/daily", "/badge/*", "/client.js", "/widget.js"];
 
 /** How fresh a badge or site total must be: short enough to follow the count, long enough to spare the server. */
 export const PUBLIC_MAX_AGE_S = 30;
@@ -38,8 +38,15 @@ export function mountEmbed(app: Hono, counters: Counters, insights: Insights): v
   // (image caches and proxies such as GitHub's camo would make any count meaningless).
   app.get("/badge/:key{.+\\.svg}", async (c) => {
     const key = validateKey(strictPathAfter(c.req.url, "/badge/").slice(0, -".svg".length));
-    const { total } = await counters.snapshot(key);
-    const svg = renderBadge({ key, total, label: c.req.query("label"), color: c.req.query("color") });
+    // ?metric=visitors: today's distinct visitors instead of the total.
+    const visitors = c.req.query("metric") === "visitors";
+    const numbers = await counters.snapshot(key);
+    const svg = renderBadge({
+      key,
+      total: visitors ? numbers.visitors : numbers.total,
+      label: c.req.query("label") ?? (visitors ? "visitors today" : undefined),
+      color: c.req.query("color"),
+    });
     return c.body(svg, 200, {
       "Content-Type": "image/svg+xml; charset=utf-8",
       "Cache-Control": `public, max-age=${PUBLIC_MAX_AGE_S}`,

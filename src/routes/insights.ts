@@ -3,10 +3,15 @@
 // the in-process Hub and the store (src/server/hub-insights.ts); Workers from
 // its Durable Objects (src/runtime/cloudflare-stubs.ts).
 
+import type { DailyPoint } from "../core/visitors.ts";
+
 export interface KeyNumbers {
   key: string;
   total: number;
   online: number;
+  /** Today's (UTC) distinct visitors and filtered bots, where the answer has them (a key's own numbers; the dashboard's list). */
+  visitors?: number;
+  bots?: number;
 }
 
 export interface MinutePoint {
@@ -30,9 +35,9 @@ export interface SiteTotal {
   settleMs: number;
 }
 
-/** One key's numbers right now. */
+/** One key's numbers right now, today's visitors and bots included. */
 export interface Counters {
-  snapshot(key: string): Promise<KeyNumbers>;
+  snapshot(key: string): Promise<Required<KeyNumbers>>;
 }
 
 export interface Insights {
@@ -42,6 +47,8 @@ export interface Insights {
   history(key: string, minutes: number): Promise<MinutePoint[]>;
   /** The sum over every key that starts with `prefix`. */
   site(prefix: string): Promise<SiteTotal>;
+  /** Daily numbers of `key` (null: the whole server) from `fromDay` on, oldest first; days without any are absent. */
+  daily(key: string | null, fromDay: string): Promise<DailyPoint[]>;
 }
 
 export interface WebhookSummary {

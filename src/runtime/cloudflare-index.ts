@@ -14,22 +14,22 @@
 import type * as CF from "@cloudflare/workers-types/index.ts";
 import { parseConfig, type Config } from "../core/config.ts";
 import { HeadcountError } from "../core/errors.ts";
-import { KeyLimitError } from "../core/key-limit.ts";
 import { createLogger } from "../core/logger.ts";
 import type { Logger } from "../core/ports.ts";
 import { openHyperdrive, type HyperdriveStore } from "../db/hyperdrive.ts";
 import type { CounterRow } from "../routes/admin.ts";
 import type { KeyNumbers, SiteTotal } from "../routes/insights.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
-import { REPORT_INTERVAL_MS, type Report } from "./cloudflare-report.ts";
+import { IndexKeys } from "./cloudflare-index-keys.ts";
+import { REPORT_INTERVAL_MS, type Report, type ServerDay } from "./cloudflare-report.ts";
 import { prunePostgres } from "./cloudflare-retention.ts";
+import { randomSecret } from "./signer.ts";
+import { daysBefore, SERVER_KEY, utcDay, type DailyPoint } from "../core/visitors.ts";
 
 type Row = Record<string, CF.SqlStorageValue>;
 
 /** Online-now (and, on the objects' SQLite, totals) are the rooms' reports: at most one interval plus a hop behind. */
 const SETTLE_MS = REPORT_INTERVAL_MS + 500;
-/** How stale the index's count of keys may get (reports of keys from before the index can add rows). */
-const KEY_RECOUNT_MS = 60_000;
 
 
 function order(a: KeyNumbers, b: KeyNumbers): number {
@@ -43,11 +43,11 @@ export class CounterIndex {
   readonly #config: Config;
   readonly #log: Logger;
   #pg: HyperdriveStore | null = null;
-  /** Rows in `keys`, as counted at `at` plus registrations since (MAX_KEYS). */
-  #keyCount: { n: number; at: number } | null = null;
+  readonly #keys: IndexKeys;
 
   constructor(ctx: CF.DurableObjectState, env: WorkerEnv) {
     this.#sql = ctx.storage.sql;
+    this.#storage = ctx.storage;
     this.#env = env;
     this.#config = parseConfig(varsOf(env));
     this.#log = createLogger(this.#config.logLevel, (line) => console.log(line), { runtime: "worker", object: "index" });
@@ -55,14 +55,18 @@ export class CounterIndex {
       key text primary key, total integer not null, online integer not null, updated_at integer not null)`);
     this.#sql.exec("create index if not exists keys_total on keys (total desc)");
     this.#sql.exec("create index if not exists keys_online on keys (online) where online > 0");
-    // With Hyperdrive, history is one PostgreSQL table: this one object prunes it (cloudflare-retention.ts).
-    this.#storage = ctx.storage;
+    // The visitor salt of the day for every key's object (core/visitors.ts); older days' are deleted as a new one is made.
+    this.#sql.exec("create table if not exists visitor_salts (day text primary key, salt text not null)");
+    // The server's days on the objects' own SQLite, from the rooms' reports: visits and bots summed,
+    // visitors distinct over every key through the server-wide hashes the reports carry.
+    this.#sql.exec(`create table if not exists server_daily (
+      day text primary key, visits integer not null, visitors integer not null, bots integer not null)`);
+    // Each key's visitors and bots today, as its room last reported them (the dashboard's list).
+    this.#sql.exec("create table if not exists key_days (key text primary key, day text not null, visitors integer not null, bots integer not null)");
+    this.#sql.exec("create table if not exists server_hashes (day text not null, hash text not null, primary key (day, hash)) without rowid");
+    this.#keys = new IndexKeys(this.#sql, this.#config.limits.maxKeys);
+    // With Hyperdrive, history is one PostgreSQL table: this one object prunes it, hourly (cloudflare-retention.ts).
     if (env.HYPERDRIVE) void ctx.storage.getAlarm().then((at) => (at === null ? ctx.storage.setAlarm(Date.now() + 60_000) : undefined));
-  }
-
-  async alarm(): Promise<void> {
-    const store = this.#store();
-    if (store) await prunePostgres(this.#storage, store, this.#config.limits.historyRetentionDays);
   }
 
   /** PostgreSQL through Hyperdrive when bound (the rooms have migrated it). */
@@ -81,13 +85,18 @@ export class CounterIndex {
         case "/report":
           this.#report((await request.json()) as Report);
           return Response.json({ ok: true });
-        case "/register":
-          await this.#register(url.searchParams.get("key") ?? "");
+        case "/register": {
+          const key = url.searchParams.get("key") ?? "";
+          await this.#keys.register(key, (k) => this.#known(k), () => this.#report({ key, total: null, online: 0 }));
           return Response.json({ ok: true });
+        }
         case "/forget":
-          this.#sql.exec("delete from keys where key = ?", url.searchParams.get("key") ?? "");
-          this.#keyCount = null;
+          this.#keys.forget(url.searchParams.get("key") ?? "");
           return Response.json({ ok: true });
+        case "/salt":
+          return Response.json({ salt: await this.#salt(url.searchParams.get("day") ?? "") });
+        case "/daily":
+          return Response.json(await this.#daily(url.searchParams.get("from") ?? ""));
         case "/known":
           return Response.json({ known: await this.#known(url.searchParams.get("key") ?? "") });
         case "/top":
@@ -125,23 +134,76 @@ export class CounterIndex {
   }
 
   /**
-   * MAX_KEYS on Workers: a key's object registers its key here before its
-   * first write, so this table sees every new key. Its rows are counted at
-   * most once a minute (a report may add keys this count has not seen) and
-   * counted up as keys register; at the cap a new key is refused.
+   * The salt of `day`: PostgreSQL's when bound (shared with every server on it),
+   * else this object's own. Only the current day asks, so making one deletes the days before.
    */
-  async #register(key: string): Promise<void> {
-    if (await this.#known(key)) return;
-    const now = Date.now();
-    if (this.#keyCount === null || now - this.#keyCount.at > KEY_RECOUNT_MS) {
-      this.#keyCount = { n: Number(this.#rows("select count(*) as n from keys")[0]?.n ?? 0), at: now };
+  async #salt(day: string): Promise<string> {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new HeadcountError(400, "bad_request", "day must be YYYY-MM-DD");
+    const store = this.#store();
+    if (store) return store.day.salt(day, randomSecret());
+    const row = this.#rows("select salt from visitor_salts where day = ?", day)[0];
+    if (row) return String(row.salt);
+    const salt = randomSecret();
+    this.#sql.exec("insert into visitor_salts (day, salt) values (?, ?)", day, salt);
+    this.#rollUp(day);
+    // Nobody may ask for tomorrow's salt: the alarm rolls this day up a minute after it ends all the same.
+    await this.#storage.setAlarm(Date.parse(`${day}T00:00:00Z`) + 86_400_000 + 60_000);
+    return salt;
+  }
+
+  /** The roll-up of the index's own: the days before `today` lose their salts and server-wide hashes (their counts stay). */
+  #rollUp(today: string): void {
+    this.#sql.exec("delete from visitor_salts where day < ?", today);
+    this.#sql.exec("delete from server_hashes where day < ?", today);
+  }
+
+  async alarm(): Promise<void> {
+    this.#rollUp(utcDay(Date.now()));
+    const store = this.#store();
+    if (store) await prunePostgres(this.#storage, store, this.#config.limits.historyRetentionDays);
+  }
+
+  /** The server's days: PostgreSQL's when bound, else what the rooms reported (#reportDay). */
+  async #daily(from: string): Promise<DailyPoint[]> {
+    const store = this.#store();
+    if (store) return store.day.daily(SERVER_KEY, from);
+    return this.#rows("select day, visits, visitors, bots from server_daily where day >= ? order by day", from).map((r) => ({
+      day: String(r.day),
+      visits: Number(r.visits),
+      visitors: Number(r.visitors),
+      bots: Number(r.bots),
+    }));
+  }
+
+  /** A room's share of the server's days: visits and bots added, hashes counted once (the day's distinct visitors). */
+  #reportDays(days: readonly ServerDay[]): void {
+    for (const d of days) {
+      let fresh = 0;
+      for (const hash of d.hashes) {
+        fresh += this.#rows("insert into server_hashes (day, hash) values (?, ?) on conflict do nothing returning 1 as fresh", d.day, hash).length;
+      }
+      this.#sql.exec(
+        `insert into server_daily (day, visits, visitors, bots) values (?, ?, ?, ?)
+         on conflict (day) do update set visits = visits + excluded.visits, visitors = visitors + excluded.visitors, bots = bots + excluded.bots`,
+        d.day, d.visits, fresh, d.bots,
+      );
     }
-    if (this.#keyCount.n >= this.#config.limits.maxKeys) throw new KeyLimitError(this.#config.limits.maxKeys);
-    this.#report({ key, total: null, online: 0 });
-    this.#keyCount.n++;
+    this.#sql.exec("delete from server_daily where day < ?", daysBefore(utcDay(Date.now()), this.#config.limits.historyRetentionDays));
   }
 
   #report(r: Report): void {
+    if (r.days && !this.#store()) this.#reportDays(r.days);
+    if (r.today) {
+      // A later day replaces an earlier one; within a day the numbers only grow (a woken room may not know them yet).
+      this.#sql.exec(
+        `insert into key_days (key, day, visitors, bots) values (?, ?, ?, ?)
+         on conflict (key) do update set
+           visitors = case when excluded.day > day then excluded.visitors else max(visitors, excluded.visitors) end,
+           bots = case when excluded.day > day then excluded.bots else max(bots, excluded.bots) end,
+           day = max(day, excluded.day)`,
+        r.key, r.today.day, r.today.visitors, r.today.bots,
+      );
+    }
     const now = Date.now();
     const total = r.total ?? 0;
     if (r.reset) {
@@ -183,7 +245,14 @@ export class CounterIndex {
       }
       for (const r of live) rows.set(String(r.key), { key: String(r.key), total: Number(r.total), online: Number(r.online) });
     }
-    return [...rows.values()].sort(order).slice(0, limit);
+    const top = [...rows.values()].sort(order).slice(0, limit);
+    const day = utcDay(Date.now());
+    for (const row of top) {
+      const t = this.#rows("select visitors, bots from key_days where key = ? and day = ?", row.key, day)[0];
+      row.visitors = Number(t?.visitors ?? 0);
+      row.bots = Number(t?.bots ?? 0);
+    }
+    return top;
   }
 
   #online(keys: string[]): Map<string, number> {

@@ -9,6 +9,8 @@ import type { Peer } from "../core/ports.ts";
 export interface SocketState {
   key: string;
   visitor: number;
+  /** A bot's socket: it watches, is not online, and has visitor 0 even after its hello. */
+  bot?: true;
 }
 
 /** The exact frame the runtime answers without waking the object. */
@@ -20,9 +22,11 @@ export const SEQ_BLOCK = 1000;
 export class DurablePeer implements Peer {
   readonly ws: CF.WebSocket;
   readonly key: string;
-  constructor(ws: CF.WebSocket, key: string) {
+  readonly bot: boolean;
+  constructor(ws: CF.WebSocket, key: string, bot = false) {
     this.ws = ws;
     this.key = key;
+    this.bot = bot;
   }
   send(text: string): void {
     try {
@@ -39,6 +43,6 @@ export class DurablePeer implements Peer {
     }
   }
   greeted(visitor: number): void {
-    this.ws.serializeAttachment({ key: this.key, visitor } satisfies SocketState);
+    this.ws.serializeAttachment((this.bot ? { key: this.key, visitor, bot: true } : { key: this.key, visitor }) satisfies SocketState);
   }
 }

@@ -20,6 +20,18 @@ export interface Report {
   online: number;
   /** An administrator set the total: take it even if it is lower. */
   reset?: boolean;
+  /** The key's visitors and bots today as the room knows them, for the dashboard's list. */
+  today?: { day: string; visitors: number; bots: number };
+  /** The server's numbers this room added since its last report, per day (objects' own SQLite only). */
+  days?: ServerDay[];
+}
+
+/** What one room adds to the server's day: visits, bots, and the server-wide hashes of its people (core/visitors.ts). */
+export interface ServerDay {
+  day: string;
+  visits: number;
+  bots: number;
+  hashes: string[];
 }
 
 /**
@@ -46,6 +58,44 @@ export async function forgetKey(index: CF.DurableObjectNamespace, key: string): 
   await res.arrayBuffer();
 }
 
+/**
+ * A key's object's standing with the index (MAX_KEYS): it registers before
+ * its first write, and after an admin delete it neither reports (which would
+ * put the key back in the index) nor writes until it has registered again.
+ * In memory: an object evicted after a delete has tables, and does not
+ * register again (README "Keys, history and resume tokens").
+ */
+export class KeyRegistration {
+  readonly #index: CF.DurableObjectNamespace;
+  #forgotten = false;
+  constructor(index: CF.DurableObjectNamespace) {
+    this.#index = index;
+  }
+  /** Whether the room's numbers go to the index. */
+  get reporting(): boolean {
+    return !this.#forgotten;
+  }
+  /** Before a write: registers when the object is new (`fresh`) or its key was deleted. */
+  async ensure(key: string, fresh: () => boolean): Promise<void> {
+    if (!this.#forgotten && !fresh()) return;
+    await registerKey(this.#index, key);
+    this.#forgotten = false;
+  }
+  /** After an admin delete. */
+  async forget(key: string): Promise<void> {
+    this.#forgotten = true;
+    await forgetKey(this.#index, key);
+  }
+}
+
+/** The day's visitor salt, made and kept by the index object so every key's object hashes alike. */
+export async function daySalt(index: CF.DurableObjectNamespace, day: string): Promise<string> {
+  const stub = index.get(index.idFromName(INDEX_OBJECT));
+  const res = await stub.fetch(`https://index/salt?day=${encodeURIComponent(day)}`);
+  if (!res.ok) throw new Error(`the day's salt is unavailable (${res.status})`);
+  return ((await res.json()) as { salt: string }).salt;
+}
+
 export class IndexReporter {
   readonly #index: CF.DurableObjectNamespace;
   readonly #log: Logger;
@@ -54,6 +104,8 @@ export class IndexReporter {
   #sending = false;
   #again = false;
   #reset = false;
+  /** Server-wide numbers not yet taken by the index, oldest day first. */
+  #days: ServerDay[] = [];
 
   /** `numbers` reads the room's current numbers when a report goes out (null: nothing to say yet). */
   constructor(index: CF.DurableObjectNamespace, log: Logger, numbers: () => Report | null) {
@@ -61,6 +113,16 @@ export class IndexReporter {
     this.#log = log;
     this.#numbers = numbers;
     this.#timer = new Broadcaster(REPORT_INTERVAL_MS, systemClock, () => void this.#send());
+  }
+
+  /** A commit's share of the server's day, sent with the next report. */
+  addDay(day: string, visits: number, bots: number, hashes: readonly string[]): void {
+    let entry = this.#days.find((d) => d.day === day);
+    if (!entry) this.#days.push((entry = { day, visits: 0, bots: 0, hashes: [] }));
+    entry.visits += visits;
+    entry.bots += bots;
+    for (const h of hashes) entry.hashes.push(h);
+    this.touch();
   }
 
   /** Something changed; `reset`: an administrator set the total. */
@@ -79,12 +141,25 @@ export class IndexReporter {
     this.#sending = true;
     const reset = this.#reset;
     this.#reset = false;
+    const days = this.#days;
+    this.#days = [];
     try {
       const stub = this.#index.get(this.#index.idFromName(INDEX_OBJECT));
-      const res = await stub.fetch("https://index/report", { method: "POST", body: JSON.stringify({ ...report, reset }) });
+      const body: Report = days.length > 0 ? { ...report, reset, days } : { ...report, reset };
+      const res = await stub.fetch("https://index/report", { method: "POST", body: JSON.stringify(body) });
+      if (!res.ok) throw new Error(`index answered ${res.status}`);
       await res.arrayBuffer();
     } catch (err) {
       this.#reset ||= reset;
+      // Sent again with the next report: the index counts hashes once, and visits and bots are only ever added here.
+      for (const d of days.reverse()) {
+        const entry = this.#days.find((e) => e.day === d.day);
+        if (entry) {
+          entry.visits += d.visits;
+          entry.bots += d.bots;
+          entry.hashes.push(...d.hashes);
+        } else this.#days.unshift(d);
+      }
       this.#again = true;
       this.#log.debug("index report failed", { err });
     } finally {

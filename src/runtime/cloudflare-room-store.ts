@@ -1,7 +1,8 @@
 import type * as CF from "@cloudflare/workers-types/index.ts";
 import { WriteBatcher } from "../core/batcher.ts";
 import type { Config } from "../core/config.ts";
-import type { CounterStore, Logger, Outbox, Signer } from "../core/ports.ts";
+import type { CounterStore, DayStore, Logger, Outbox, Signer } from "../core/ports.ts";
+import { daysBefore, utcDay, VisitorIds, type DayBatch } from "../core/visitors.ts";
 import { milestonesCrossed, ruleMatches } from "../core/webhook-rules.ts";
 import { OnlineTrigger } from "../core/webhook-trigger.ts";
 import { WebhookWorker } from "../core/webhook-worker.ts";
@@ -10,7 +11,7 @@ import { openHyperdrive } from "../db/hyperdrive.ts";
 import { latestMigrationHash } from "../db/postgres-migrate.ts";
 import { systemClock } from "./clock.ts";
 import { fetchPoster } from "./fetch-poster.ts";
-import { hmacHex, hmacSigner, randomSecret } from "./signer.ts";
+import { hmacHex, hmacSigner, randomSecret, visitorMac } from "./signer.ts";
 
 // What one key's Durable Object counts with: its own SQLite (default) or
 // PostgreSQL through Hyperdrive, the resume secret, a group-commit batcher,
@@ -20,6 +21,7 @@ import { hmacHex, hmacSigner, randomSecret } from "./signer.ts";
 /** What a room needs of its store: the object's SQLite or PostgreSQL through Hyperdrive. */
 export type RoomStore = CounterStore &
   Pick<DurableSqliteStore, "ensureSetting" | "setTotal" | "outbox" | "history" | "deleteKey" | "pruneHistory"> & {
+    readonly day: DayStore;
     /** The object's SQLite knows its own outbox; PostgreSQL's is shared, so it has none. */
     nextDue?(): number | null;
   };
@@ -59,23 +61,38 @@ export async function openRoomResources(
   config: Config,
   log: Logger,
   wake: () => void,
+  /** The day's salt, from the index object, so every key's object hashes alike (cloudflare-index.ts). */
+  salt: (day: string) => Promise<string>,
+  /** A commit's share of the server's day, for the index (objects' own SQLite only: PostgreSQL keeps the server's row itself). */
+  serverDay: (counts: ReadonlyMap<string, number>, batch: DayBatch) => void,
 ): Promise<RoomResources> {
   const store = await openStore(storage, hyperdrive, config, wake);
   const secret = config.resumeSecret ?? (await store.ensureSetting("resume_secret", randomSecret()));
   const rules = config.webhooks.rules;
   // The object's SQLite writes milestone events in the increment's transaction and wakes there (onFired);
   // PostgreSQL's statement writes them, so the room wakes when a commit crossed one of its key's milestones.
+  const crossed = (counts: ReadonlyMap<string, number>, totals: Iterable<[string, number]>) => {
+    for (const [key, total] of totals) {
+      const n = counts.get(key) ?? 0;
+      if (n > 0 && rules.some((r) => ruleMatches(r, key) && milestonesCrossed(r, total - n, total, 1).length > 0)) wake();
+    }
+  };
   const counted: CounterStore = store.nextDue
     ? store
     : {
         ...store,
         increment: async (counts) => {
           const totals = await store.increment(counts);
-          for (const [key, total] of totals) {
-            const n = counts.get(key) ?? 0;
-            if (rules.some((r) => ruleMatches(r, key) && milestonesCrossed(r, total - n, total, 1).length > 0)) wake();
-          }
+          crossed(counts, totals);
           return totals;
+        },
+        day: {
+          ...store.day,
+          commit: async (counts, batch) => {
+            const committed = await store.day.commit(counts, batch);
+            crossed(counts, [...committed].map(([k, c]) => [k, c.total] as [string, number]));
+            return committed;
+          },
         },
       };
   const outbox: Outbox = {
@@ -91,9 +108,35 @@ export async function openRoomResources(
   return {
     store,
     signer: hmacSigner(secret),
-    batcher: new WriteBatcher(counted, systemClock, log, { commitTimeoutMs: config.commitTimeoutMs }),
+    batcher: new WriteBatcher(counted, systemClock, log, {
+      commitTimeoutMs: config.commitTimeoutMs,
+      visitors: new VisitorIds(visitorMac, salt),
+      committedDay: hyperdrive ? undefined : serverDay,
+      // This key's hashes of past days (or, on PostgreSQL, everyone's: the same idempotent deletes).
+      onNewDay: (day) => {
+        void rollUpDays(store, config, log);
+        // An idle key's object must not keep the day's hashes until its next visit: its alarm wakes it after midnight.
+        void wakeAfter(storage, Date.parse(`${day}T00:00:00Z`) + 86_400_000 + 60_000).catch((err: unknown) => log.warn("roll-up alarm not set", { err }));
+      },
+    }),
     trigger: new OnlineTrigger(rules, outbox, log),
   };
+}
+
+/** Deletes the hashes and salts of the days before today, and daily rows past retention (core/visitors.ts). */
+export async function rollUpDays(store: RoomStore, config: Config, log: Logger): Promise<void> {
+  const today = utcDay(Date.now());
+  try {
+    await store.day.rollUp(today, daysBefore(today, config.limits.historyRetentionDays));
+  } catch (err) {
+    log.warn("roll-up failed", { err });
+  }
+}
+
+/** Sets the object's alarm for `at` unless it is set sooner (the alarm also delivers webhooks: cloudflare-room.ts). */
+async function wakeAfter(storage: CF.DurableObjectStorage, at: number): Promise<void> {
+  const set = await storage.getAlarm();
+  if (set === null || set > at) await storage.setAlarm(at);
 }
 
 /**

@@ -18,14 +18,16 @@ import { createLogger } from "../core/logger.ts";
 import type { Logger, Peer } from "../core/ports.ts";
 import { CloseCode, PONG } from "../core/protocol.ts";
 import { Room, type RoomHost, type Session } from "../core/room.ts";
+import { utcDay, type DayBatch, type Who } from "../core/visitors.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import { EventStreams } from "../routes/event-stream.ts";
 import { systemClock } from "./clock.ts";
 import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
-import { forgetKey, IndexReporter, registerKey } from "./cloudflare-report.ts";
-import { alarmBy, armPrune, pruneIfDue } from "./cloudflare-retention.ts";
-import { deliverWebhooks, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
+import { daySalt, IndexReporter, KeyRegistration } from "./cloudflare-report.ts";
+import { pruneOwnHistory } from "./cloudflare-retention.ts";
+import { whoOf } from "./cloudflare-who.ts";
+import { deliverWebhooks, rollUpDays, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
 
 declare const WebSocketPair: typeof CF.WebSocketPair;
 declare const WebSocketRequestResponsePair: typeof CF.WebSocketRequestResponsePair;
@@ -48,14 +50,11 @@ export class CounterRoom {
   #resources: Promise<RoomResources> | null = null;
   /** Set once the resources are open: tokens are made and checked only after that (#ready). */
   #signer: RoomResources["signer"] | null = null;
+  readonly #registration: KeyRegistration;
   #room: Room | null = null;
   #seqCeiling: number;
   /** Counts wake-ups, so an alarm run knows whether an event was written while it ran. */
   #wakes = 0;
-  /** The admin API deleted the key: no reports; its next visit registers it with the index again (MAX_KEYS). */
-  #forgotten = false;
-  /** The history prune is armed (checked once per wake-up, not per commit). */
-  #pruneArmed = false;
 
   constructor(ctx: CF.DurableObjectState, env: WorkerEnv) {
     this.#ctx = ctx;
@@ -66,10 +65,11 @@ export class CounterRoom {
     this.#caps = new SocketCaps(this.#config.maxSockets ?? Number.MAX_SAFE_INTEGER, this.#config.maxSocketsPerIp);
     this.#streams = new EventStreams({ keepaliveMs: this.#config.sseKeepaliveMs, maxBufferedBytes: this.#config.limits.maxBufferedBytes });
     this.#broadcaster = new Broadcaster(this.#config.broadcastIntervalMs, systemClock, () => this.#room?.emit());
+    this.#registration = new KeyRegistration(env.INDEX);
     this.#reporter = new IndexReporter(env.INDEX, this.#log, () => {
       const room = this.#room;
-      // A key deleted by the admin API stays out of the index until it is registered again.
-      return room && !this.#forgotten ? { key: room.key, total: room.totalKnown ? room.total : null, online: room.online } : null;
+      // Today's visitors and bots as the room knows them (the index keeps the highest it hears per day).
+      return room && this.#registration.reporting ? { key: room.key, total: room.totalKnown ? room.total : null, online: room.online, today: { day: utcDay(Date.now()), visitors: room.visitors, bots: room.botsToday } } : null;
     });
     // Idle pings are answered by the runtime itself and never wake the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG));
@@ -78,8 +78,10 @@ export class CounterRoom {
       const state = ws.deserializeAttachment() as SocketState | null;
       if (!state) continue;
       // Evicted before its visit committed: its fate is unknown, so the client reconnects rather than wait forever.
-      if (state.visitor === 0) new DurablePeer(ws, state.key).close(CloseCode.tryAgainLater, "try again");
-      else this.#bind(ws, state.key, ctx.getTags(ws)[0] ?? "unknown", (room, peer) => room.restore(peer, state.visitor));
+      const bot = state.bot === true;
+      // A bot's socket keeps visitor 0; its `bot` flag is written with its hello, so without it visitor 0 means no hello yet.
+      if (state.visitor === 0 && !bot) new DurablePeer(ws, state.key).close(CloseCode.tryAgainLater, "try again");
+      else this.#bind(ws, state.key, ctx.getTags(ws)[0] ?? "unknown", (room, peer) => room.restore(peer, bot, state.visitor), bot);
     }
     // Migrations (and the resume secret) before any event, for an object that has counted; a failure
     // (PostgreSQL down) is retried by the next event. A key nobody visited never gets here: the Worker
@@ -88,7 +90,16 @@ export class CounterRoom {
   }
 
   #open(): Promise<RoomResources> {
-    this.#resources ??= openRoomResources(this.#ctx.storage, this.#env.HYPERDRIVE, this.#config, this.#log, () => this.#wake()).catch((err: unknown) => {
+    const serverDay = (counts: ReadonlyMap<string, number>, b: DayBatch) => {
+      let bots = 0;
+      for (const n of b.bots.values()) bots += n;
+      let visits = 0;
+      for (const n of counts.values()) visits += n;
+      this.#reporter.addDay(b.day, visits, bots, b.server);
+    };
+    this.#resources ??= openRoomResources(this.#ctx.storage, this.#env.HYPERDRIVE, this.#config, this.#log, () => this.#wake(), (day) =>
+      daySalt(this.#env.INDEX, day), serverDay,
+    ).catch((err: unknown) => {
       this.#resources = null;
       this.#log.warn("store unavailable", { err });
       throw err;
@@ -105,8 +116,9 @@ export class CounterRoom {
       options: { resumeTtlS: this.#config.resumeTtlS, messageBurst: this.#config.messageRate.burst, messagePerSec: this.#config.messageRate.perSec },
       // Admission and snapshots open the resources first, so the signer is there when a token is made or checked.
       signer: { sign: (m) => this.#signerNow().sign(m) },
-      commit: async (k) => this.#committed(await (await this.#open()).batcher.add(k)),
+      commit: async (k, who) => (await this.#open()).batcher.add(k, who),
       loadTotal: async (k) => ((await (await this.#open()).store.totals([k])).get(k) ?? 0),
+      loadToday: async (k, day) => (await (await this.#open()).store.day.today([k], day)).get(k),
       schedule: () => this.#broadcaster.touch(key),
       publish: (room, text) => {
         if (room.seq >= this.#seqCeiling) this.#ctx.storage.kv.put("seq_ceiling", (this.#seqCeiling = room.seq + SEQ_BLOCK));
@@ -128,23 +140,26 @@ export class CounterRoom {
     return this.#signer;
   }
 
-  #bind(ws: CF.WebSocket, key: string, address: string, join: (room: Room, peer: Peer) => Session): void {
+  #bind(ws: CF.WebSocket, key: string, address: string, join: (room: Room, peer: Peer) => Session, bot = false): void {
     this.#caps.take(address);
-    this.#sessions.set(ws, { session: join(this.#roomFor(key), new DurablePeer(ws, key)), address });
+    this.#sessions.set(ws, { session: join(this.#roomFor(key), new DurablePeer(ws, key, bot)), address });
   }
 
   async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const key = () => validateKey(url.searchParams.get("key"));
+    const address = () => url.searchParams.get("address") ?? "unknown";
     try {
       switch (url.pathname) {
         case "/ws":
-          return await this.#accept(key(), url.searchParams.get("resume"), url.searchParams.get("address") ?? "unknown");
+          return await this.#accept(key(), url.searchParams.get("resume"), address(), whoOf(url, request));
         case "/sse":
-          return await this.#acceptStream(key(), url.searchParams.get("resume"), url.searchParams.get("address") ?? "unknown", request.signal);
+          return await this.#acceptStream(key(), url.searchParams.get("resume"), address(), whoOf(url, request), request.signal);
         case "/count":
           if (request.method !== "POST") break;
-          return Response.json(await this.#count(key()));
+          return Response.json(await this.#count(key(), whoOf(url, request)));
+        case "/daily":
+          return Response.json(await (await this.#open()).store.day.daily(key(), url.searchParams.get("from") ?? ""));
         case "/snapshot":
           return Response.json(await this.#roomFor(key()).snapshot());
         case "/history":
@@ -153,9 +168,11 @@ export class CounterRoom {
           if (request.method !== "POST") break;
           await this.#setTotal(key(), Number(url.searchParams.get("total")));
           return Response.json({ ok: true });
-        case "/delete":
+        case "/delete": // admin: rows gone, watchers see 0, the index forgets the key (its place under MAX_KEYS is free)
           if (request.method !== "POST") break;
-          await this.#delete(key());
+          await (await this.#open()).store.deleteKey(key());
+          this.#roomFor(key()).reset(0);
+          await this.#registration.forget(key());
           return Response.json({ ok: true });
         case "/ping":
           await (await this.#open()).store.ping();
@@ -171,10 +188,7 @@ export class CounterRoom {
 
   /** Before the object's first write: the key is known to the index, so reads of unknown keys can skip objects. */
   async #ready(key: string): Promise<void> {
-    if (this.#forgotten || (!this.#resources && !hasStorage(this.#ctx.storage, this.#env.HYPERDRIVE))) {
-      await registerKey(this.#env.INDEX, key);
-      this.#forgotten = false;
-    }
+    await this.#registration.ensure(key, () => !this.#resources && !hasStorage(this.#ctx.storage, this.#env.HYPERDRIVE));
     this.#signer ??= (await this.#open()).signer;
   }
 
@@ -186,7 +200,7 @@ export class CounterRoom {
     return Response.json({ error: "too_many_sockets", message }, { status: 503, headers: { "Retry-After": "5" } });
   }
 
-  async #accept(key: string, resume: string | null, address: string): Promise<Response> {
+  async #accept(key: string, resume: string | null, address: string, who: Who): Promise<Response> {
     const refused = this.#capRefusal(address);
     if (refused) return refused;
     await this.#ready(key);
@@ -194,19 +208,19 @@ export class CounterRoom {
     // The address tag lives with the socket in the runtime's memory only (never in storage).
     this.#ctx.acceptWebSocket(server, [address.slice(0, 256)]);
     server.serializeAttachment({ key, visitor: 0 } satisfies SocketState);
-    this.#bind(server, key, address, (room, peer) => room.admit(peer, resume));
+    this.#bind(server, key, address, (room, peer) => room.admit(peer, resume, who), who.bot);
     // Workers' ResponseInit takes the client end; the DOM typing of Response does not know it.
     return new Response(null, { status: 101, webSocket: client } as ResponseInit);
   }
 
   /** An event stream: the same caps, room and hello as a socket; it leaves when either side ends it. */
-  async #acceptStream(key: string, resume: string | null, address: string, signal: AbortSignal): Promise<Response> {
+  async #acceptStream(key: string, resume: string | null, address: string, who: Who, signal: AbortSignal): Promise<Response> {
     const refused = this.#capRefusal(address);
     if (refused) return refused;
     await this.#ready(key);
     return this.#streams.open((peer) => {
       this.#caps.take(address);
-      const session = this.#roomFor(key).admit(peer, resume);
+      const session = this.#roomFor(key).admit(peer, resume, who);
       let left = false;
       return {
         key,
@@ -221,20 +235,13 @@ export class CounterRoom {
     }, signal);
   }
 
-  /** After a commit: the object has history, so its daily prune is armed (cloudflare-retention.ts). */
-  #committed<T>(c: T): T {
-    if (!this.#pruneArmed && !this.#env.HYPERDRIVE) {
-      this.#pruneArmed = true;
-      void alarmBy(this.#ctx.storage, armPrune(this.#ctx.storage)).catch(() => (this.#pruneArmed = false));
-    }
-    return c;
-  }
-
   /** A visit without a connection (the pixel): committed, shown to the watchers, never online. */
-  async #count(key: string): Promise<{ total: number }> {
+  async #count(key: string, who: Who): Promise<{ total: number }> {
     await this.#ready(key);
-    const committed = this.#committed(await (await this.#open()).batcher.add(key));
-    this.#roomFor(key).observeTotal(committed.total);
+    const committed = await (await this.#open()).batcher.add(key, who);
+    const room = this.#roomFor(key);
+    if (committed.today) room.observeToday(committed.today);
+    room.observeTotal(committed.total);
     return { total: committed.total };
   }
 
@@ -244,14 +251,6 @@ export class CounterRoom {
     await (await this.#open()).store.setTotal(key, total);
     this.#roomFor(key).reset(total);
     this.#reporter.touch(true);
-  }
-
-  /** Admin delete: the rows go, watchers see 0, and the index forgets the key (its place under MAX_KEYS is free). */
-  async #delete(key: string): Promise<void> {
-    await (await this.#open()).store.deleteKey(key);
-    this.#forgotten = true;
-    this.#roomFor(key).reset(0);
-    await forgetKey(this.#env.INDEX, key);
   }
 
   webSocketMessage(ws: CF.WebSocket, message: string | ArrayBuffer): void {
@@ -278,7 +277,7 @@ export class CounterRoom {
     this.#caps.release(bound.address);
   }
 
-  // --- the alarm, which survives eviction: webhook deliveries and the history prune ---
+  // --- webhooks: delivered from the object's alarm, which survives eviction ---
 
   /** An event was written: the alarm runs as soon as this event (and its writes) are done. */
   #wake(): void {
@@ -289,10 +288,11 @@ export class CounterRoom {
   async alarm(): Promise<void> {
     const wakes = this.#wakes;
     const resources = await this.#open();
-    const prune = this.#env.HYPERDRIVE ? null : await pruneIfDue(this.#ctx.storage, resources.store, this.#config.limits.historyRetentionDays);
-    const deliver = await deliverWebhooks(this.#config.webhooks, resources.store, this.#ctx.storage, this.#log, () => this.#wakes !== wakes);
-    const next = Math.min(prune ?? Infinity, deliver ?? Infinity);
-    if (next === Infinity) await this.#ctx.storage.deleteAlarm();
+    // After midnight UTC (set at a day's first commit): the days before lose their hashes even if nobody visits.
+    await rollUpDays(resources.store, this.#config, this.#log);
+    if (!this.#env.HYPERDRIVE) await pruneOwnHistory(resources.store, this.#config.limits.historyRetentionDays); // and its history
+    const next = await deliverWebhooks(this.#config.webhooks, resources.store, this.#ctx.storage, this.#log, () => this.#wakes !== wakes);
+    if (next === null) await this.#ctx.storage.deleteAlarm();
     else await this.#ctx.storage.setAlarm(Math.max(next, Date.now()));
   }
 }

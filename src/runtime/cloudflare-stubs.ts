@@ -6,7 +6,9 @@ import { HeadcountError } from "../core/errors.ts";
 import type { Admin, CounterRow } from "../routes/admin.ts";
 import type { Visit } from "../routes/admission.ts";
 import type { Counters, Insights, KeyNumbers, MinutePoint, SiteTotal, WebhookSummary } from "../routes/insights.ts";
+import type { DailyPoint } from "../core/visitors.ts";
 import type { WorkerEnv } from "./cloudflare-env.ts";
+import { withWho } from "./cloudflare-who.ts";
 import { INDEX_OBJECT } from "./cloudflare-report.ts";
 
 // The app's capabilities on Workers, as calls to Durable Objects: a key's
@@ -59,22 +61,25 @@ async function visited(env: WorkerEnv, key: string): Promise<boolean> {
 export function roomCounters(env: WorkerEnv): Counters {
   return {
     snapshot: async (key) =>
-      (await visited(env, key)) ? json<KeyNumbers>(await call(env.ROOMS, key, "/snapshot", { key })) : { key, total: 0, online: 0 },
+      (await visited(env, key)) ? json<Required<KeyNumbers>>(await call(env.ROOMS, key, "/snapshot", { key })) : { key, total: 0, online: 0, visitors: 0, bots: 0 },
   };
+}
+
+/** What a key's object needs of a visit in its URL: its key, address (for the caps and the hash) and resume token. */
+function visitParams(visit: Visit): Record<string, string> {
+  const params: Record<string, string> = { key: visit.key, address: visit.address };
+  if (visit.resume !== null) params.resume = visit.resume;
+  return params;
 }
 
 /** An admitted visit goes to its key's object, which accepts the socket and returns the 101. */
 export function connectVisit(env: WorkerEnv, request: Request, visit: Visit): Promise<Response> {
-  const params: Record<string, string> = { key: visit.key, address: visit.address };
-  if (visit.resume !== null) params.resume = visit.resume;
-  return call(env.ROOMS, visit.key, "/ws", params, { headers: request.headers });
+  return call(env.ROOMS, visit.key, "/ws", visitParams(visit), { headers: withWho(visit, request.headers) });
 }
 
 /** An admitted visit's event stream is held by its key's object (cloudflare-room.ts), which returns the streaming response. */
 export async function connectStream(env: WorkerEnv, request: Request, visit: Visit, headers: Record<string, string>): Promise<Response> {
-  const params: Record<string, string> = { key: visit.key, address: visit.address };
-  if (visit.resume !== null) params.resume = visit.resume;
-  const res = await call(env.ROOMS, visit.key, "/sse", params, { headers: request.headers, signal: request.signal });
+  const res = await call(env.ROOMS, visit.key, "/sse", visitParams(visit), { headers: withWho(visit, request.headers), signal: request.signal });
   // An object's response has immutable headers, which the app's middleware adds to: a copy shares the body.
   const copy = new Response(res.body, res);
   if (res.status === 200) for (const [name, value] of Object.entries(headers)) copy.headers.set(name, value);
@@ -83,7 +88,7 @@ export async function connectStream(env: WorkerEnv, request: Request, visit: Vis
 
 /** A visit without a connection (the pixel), counted by its key's object; resolves once committed. */
 export async function countVisit(env: WorkerEnv, visit: Visit): Promise<void> {
-  await json(await call(env.ROOMS, visit.key, "/count", { key: visit.key }, { method: "POST" }));
+  await json(await call(env.ROOMS, visit.key, "/count", visitParams(visit), { method: "POST", headers: withWho(visit) }));
 }
 
 export function roomInsights(env: WorkerEnv): Insights {
@@ -92,6 +97,11 @@ export function roomInsights(env: WorkerEnv): Insights {
     site: async (prefix) => json<SiteTotal>(await call(env.INDEX, INDEX_OBJECT, "/site", { prefix })),
     history: async (key, minutes) =>
       (await visited(env, key)) ? json<MinutePoint[]>(await call(env.ROOMS, key, "/history", { key, minutes: String(minutes) })) : [],
+    // A key's days are its object's; the server's are the index's (cloudflare-index.ts).
+    daily: async (key, from) => {
+      if (key === null) return json<DailyPoint[]>(await call(env.INDEX, INDEX_OBJECT, "/daily", { from }));
+      return (await visited(env, key)) ? json<DailyPoint[]>(await call(env.ROOMS, key, "/daily", { key, from })) : [];
+    },
   };
 }
 

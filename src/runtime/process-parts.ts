@@ -3,7 +3,7 @@ import { ConfigError } from "../core/errors.ts";
 import type { RuntimeParts } from "../server/compose.ts";
 import { systemClock } from "./clock.ts";
 import { defaultMaxSockets, openFileLimit } from "./fd-limit.ts";
-import { hmacHex, hmacSigner, randomSecret } from "./signer.ts";
+import { hmacHex, hmacSigner, randomSecret, visitorMac } from "./signer.ts";
 
 // What Node, Bun and Deno bring to the composition alike: the clock, the
 // HMAC signer, random secrets, the default socket cap from the open-file
@@ -11,7 +11,7 @@ import { hmacHex, hmacSigner, randomSecret } from "./signer.ts";
 
 export const PUBLIC_DIR = decodeURIComponent(new URL("../../public", import.meta.url).pathname);
 
-type Shared = Pick<RuntimeParts, "clock" | "signer" | "hmac" | "randomSecret" | "instanceId" | "defaultMaxSockets">;
+type Shared = Pick<RuntimeParts, "clock" | "signer" | "hmac" | "visitorMac" | "randomSecret" | "instanceId" | "defaultMaxSockets">;
 
 /** `fdLimit`: the open-file limit where /proc cannot tell (Deno's task passes `ulimit -n`). */
 export function nodeParts(fdLimit?: number): Shared {
@@ -19,6 +19,7 @@ export function nodeParts(fdLimit?: number): Shared {
     clock: systemClock,
     signer: hmacSigner,
     hmac: hmacHex,
+    visitorMac,
     randomSecret,
     instanceId: randomBytes(6).toString("hex"),
     defaultMaxSockets: () => defaultMaxSockets(openFileLimit() ?? fdLimit),

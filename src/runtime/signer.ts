@@ -18,3 +18,8 @@ export function randomSecret(): string {
 export function hmacHex(secret: string, message: string): string {
   return createHmac("sha256", secret).update(message).digest("hex");
 }
+
+/** The day's visitor hash (core/visitors.ts): HMAC-SHA256 under the day's salt, its first 64 bits in hex. */
+export function visitorMac(salt: string, message: string): string {
+  return createHmac("sha256", salt).update(message).digest("hex").slice(0, 16);
+}

@@ -6,6 +6,7 @@ import { keyCountingStore } from "../core/key-limit.ts";
 import { Gauge, hubMetrics, Registry } from "../core/metrics.ts";
 import type { Clock, Fanout, HttpPoster, Logger, Signer } from "../core/ports.ts";
 import { RateLimiter } from "../core/rate-limiter.ts";
+import { VisitorIds, type VisitorMac } from "../core/visitors.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import type { HmacHex } from "../core/webhook-worker.ts";
 import type { Admin } from "../routes/admin.ts";
@@ -40,6 +41,8 @@ export interface RuntimeParts {
   clock: Clock;
   signer(secret: string): Signer;
   hmac: HmacHex;
+  /** HMAC-SHA-256 truncated to 64 bits, for the day's visitor hashes. */
+  visitorMac: VisitorMac;
   randomSecret(): string;
   instanceId: string;
   /** MAX_SOCKETS when unset: below the runtime's open-file limit. */
@@ -76,10 +79,13 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
   // MAX_KEYS and HISTORY_RETENTION_DAYS; the hub's commits tell the key count what they create.
   const limits = await storeLimits(config, store, opened.kind === "postgres", parts.clock, log, registry);
   const keys = limits.keys;
+  // The day's salt is the database's, so every instance on it hashes alike (core/visitors.ts).
+  const visitors = new VisitorIds(parts.visitorMac, (day) => store.day.salt(day, parts.randomSecret()));
   const hub = new Hub(
-    { store: keyCountingStore(store, keys), keys, fanout: parts.fanout, clock: parts.clock, signer: parts.signer(secret), log, metrics: hubMetrics(registry) },
+    { store: keyCountingStore(store, keys), keys, fanout: parts.fanout, clock: parts.clock, signer: parts.signer(secret), log, metrics: hubMetrics(registry), visitors },
     {
       ...config,
+      historyRetentionDays: config.limits.historyRetentionDays,
       messageBurst: config.messageRate.burst,
       messagePerSec: config.messageRate.perSec,
       // The SQLite file commits (and fsyncs) synchronously: gather visits for a millisecond (core/batcher.ts).
@@ -148,7 +154,7 @@ export async function startHeadcount(config: Config, log: Logger, parts: Runtime
       parts.longLived?.(c);
       return streams.open(join, c.req.raw.signal, headers);
     },
-    countVisit: (visit) => hub.count(visit.key),
+    countVisit: (visit) => hub.count(visit.key, visit.who),
     corsOrigins: config.corsOrigins,
     keys,
     log,

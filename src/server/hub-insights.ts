@@ -1,4 +1,6 @@
 import type { Hub } from "../core/hub.ts";
+import type { DayStore } from "../core/ports.ts";
+import { SERVER_KEY, utcDay } from "../core/visitors.ts";
 import type { Counters, Insights, KeyNumbers, MinutePoint } from "../routes/insights.ts";
 
 // The widget's and dashboard's read side on Node, Bun and Deno: totals from
@@ -10,6 +12,7 @@ export interface InsightsStore {
   top(limit: number): Promise<Array<{ key: string; total: number }>>;
   history(key: string, minutes: number): Promise<MinutePoint[]>;
   sumByPrefix(prefix: string): Promise<{ total: number; keys: number }>;
+  readonly day: Pick<DayStore, "daily" | "today">;
 }
 
 export function hubCounters(hub: Hub): Counters {
@@ -50,12 +53,17 @@ export function hubInsights(hub: Hub, store: InsightsStore, now: () => number = 
       const live = [...hub.rooms()].filter((r) => r.online > 0).sort((a, b) => b.online - a.online).slice(0, limit);
       const extra = await Promise.all(live.filter((r) => !rows.has(r.key)).map((r) => r.snapshot()));
       for (const s of extra) rows.set(s.key, { ...s });
+      const today = await store.day.today([...rows.keys()], utcDay(now()));
       for (const row of rows.values()) {
+        const t = today.get(row.key);
+        row.visitors = t?.visitors ?? 0;
+        row.bots = t?.bots ?? 0;
         const room = hub.room(row.key);
         if (!room) continue;
         row.online = room.online;
         // The room may have seen a commit the top query raced with; totals never go back.
         if (room.totalKnown) row.total = Math.max(row.total, room.total);
+        row.visitors = Math.max(row.visitors, room.visitors);
       }
       return [...rows.values()]
         .sort((a, b) => b.online - a.online || b.total - a.total || (a.key < b.key ? -1 : 1))
@@ -63,6 +71,8 @@ export function hubInsights(hub: Hub, store: InsightsStore, now: () => number = 
     },
 
     history: (key, minutes) => store.history(key, minutes),
+
+    daily: (key, fromDay) => store.day.daily(key ?? SERVER_KEY, fromDay),
 
     async site(prefix) {
       const { total, keys } = await sum(prefix);

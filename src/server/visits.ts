@@ -45,6 +45,6 @@ export function bindVisits(hub: Hub, caps: SocketCaps): BindVisit {
       peer.close(CloseCode.tryAgainLater, "server is at its socket limit");
       return nothing(visit.key);
     }
-    return new CappedSession(hub.admit(peer, visit.key, visit.resume), caps, visit.address);
+    return new CappedSession(hub.admit(peer, visit.key, visit.resume, visit.who), caps, visit.address);
   };
 }

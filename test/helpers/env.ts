@@ -29,3 +29,12 @@ export function postgresAvailable(): Promise<boolean> {
 export function uniqueKey(label: string): string {
   return `/t/${label}/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/**
+ * A desktop browser's User-Agent. Visits without one are bots and count no
+ * visit (issue 13), so every test client that expects counting sends this.
+ */
+export const BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+/** A crawler's User-Agent: counted as a bot, never as a visit or a visitor. */
+export const CRAWLER_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";

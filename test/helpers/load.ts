@@ -2,6 +2,8 @@
 // loops each open a socket, wait for the hello (the visit is acknowledged),
 // hold it for `holdMs`, close, and go again until stopped or `maxVisits`.
 
+import { BROWSER_UA } from "./env.ts";
+
 export interface LoadOptions {
   url: () => string;
   clients: number;
@@ -49,7 +51,9 @@ export function startLoad(opts: LoadOptions): Load {
   const visit = () =>
     new Promise<void>((resolve) => {
       started++;
-      const ws = new WebSocket(opts.url());
+      // A browser's User-Agent: without one a visit is a bot's and counts nothing. (undici's WebSocket takes headers
+      // in a second argument the DOM typing does not know.)
+      const ws = new WebSocket(opts.url(), { headers: { "User-Agent": BROWSER_UA } } as unknown as string[]);
       let opened = false;
       let helloed = false;
       open.add(ws);

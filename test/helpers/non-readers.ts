@@ -19,6 +19,7 @@
 // or, as data from us reaches a socket the server has closed, a RST).
 // Exits, closing everything, when stdin closes or on SIGTERM.
 import { dlopen, FFIType } from "bun:ffi";
+import { BROWSER_UA } from "./env.ts";
 
 const [portArg, path, countArg, pingArg] = process.argv.slice(2);
 const port = Number(portArg);
@@ -84,7 +85,7 @@ function open(): number | null {
     return null;
   }
   const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64");
-  const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: ${BROWSER_UA}\r\n\r\n`;
   if (!sendAll(fd, Buffer.from(request))) {
     libc.close(fd);
     return null;

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { BROWSER_UA } from "./env.ts";
 import { createHash, randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
@@ -243,6 +244,8 @@ export function upgradeRequest(
     Connection: "Upgrade",
     "Sec-WebSocket-Key": wsKey(),
     "Sec-WebSocket-Version": "13",
+    // A browser's: a handshake without a User-Agent is a bot's and counts no visit.
+    "User-Agent": BROWSER_UA,
     ...opts.headers,
   };
   const lines = [`${opts.method ?? "GET"} ${path} ${opts.version ?? "HTTP/1.1"}`];

@@ -4,6 +4,7 @@
 // Same surface as TestSocket (messages, waitFor, hello, until, latest,
 // close), so one test can run over either transport.
 
+import { BROWSER_UA } from "./env.ts";
 import type { Closed, Hello, Received } from "./ws.ts";
 
 export interface StreamEvent {
@@ -57,7 +58,8 @@ export class TestStream {
     const timer = setTimeout(() => abort.abort(new Error(`event stream ${url} did not answer`)), opts.timeoutMs ?? 10_000);
     let res: Response;
     try {
-      res = await fetch(url, { headers: { Accept: "text/event-stream", ...opts.headers }, signal: abort.signal });
+      // A browser's User-Agent unless the test says otherwise: a client without one is a bot, not a visit.
+      res = await fetch(url, { headers: { Accept: "text/event-stream", "User-Agent": BROWSER_UA, ...opts.headers }, signal: abort.signal });
     } finally {
       clearTimeout(timer);
     }

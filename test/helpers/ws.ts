@@ -2,6 +2,7 @@
 // it receives and lets a test wait for a message or for the close.
 
 import type { CountMessage, HelloMessage } from "../../src/core/protocol.ts";
+import { BROWSER_UA } from "./env.ts";
 
 // The wire types are the server's own (one shape on every runtime).
 export type Hello = HelloMessage;
@@ -33,9 +34,12 @@ export class TestSocket {
     });
   }
 
-  static open(url: string, timeoutMs = 10_000): Promise<TestSocket> {
+  /** Opens with a browser's User-Agent unless `headers` says otherwise (a client without one is a bot, not a visit). */
+  static open(url: string, timeoutMs = 10_000, headers: Record<string, string> = {}): Promise<TestSocket> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      // undici's WebSocket (Node's global) takes headers in a second argument; the DOM typing does not know it.
+      const init = { headers: { "User-Agent": BROWSER_UA, ...headers } } as unknown as string[];
+      const ws = new WebSocket(url, init);
       const sock = new TestSocket(ws);
       const timer = setTimeout(() => reject(new Error(`WebSocket ${url} did not open`)), timeoutMs);
       ws.addEventListener("open", () => {
@@ -50,8 +54,8 @@ export class TestSocket {
   }
 
   /** Opens and waits for the hello, the moment the visit is committed. */
-  static async join(url: string, timeoutMs = 10_000): Promise<{ sock: TestSocket; hello: Hello }> {
-    const sock = await TestSocket.open(url, timeoutMs);
+  static async join(url: string, timeoutMs = 10_000, headers?: Record<string, string>): Promise<{ sock: TestSocket; hello: Hello }> {
+    const sock = await TestSocket.open(url, timeoutMs, headers);
     return { sock, hello: await sock.hello(timeoutMs) };
   }
 

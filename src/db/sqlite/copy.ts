@@ -5,7 +5,7 @@ import type { CopySource, CopyTarget } from "../copy.ts";
 import { prepare } from "./executor.ts";
 import { DATABASE_FILE, openSqliteFile } from "./file.ts";
 import { bare } from "./names.ts";
-import { counters as c, settings as s, visitsPerMinute as h } from "./schema.ts";
+import { counters as c, daily as d, settings as s, visitsPerMinute as h } from "./schema.ts";
 
 // A data directory as either end of `npm run db:copy` (../copy.ts). It is
 // opened like a server opens it, lock included, so a directory a running
@@ -27,6 +27,15 @@ const PUT_MINUTE = prepare(sql`
   insert into ${h} (${bare(h.key)}, ${bare(h.minute)}, ${bare(h.visits)}) values (${p("key")}, ${p("minute")}, ${p("visits")})
   on conflict (${bare(h.key)}, ${bare(h.minute)}) do update set ${bare(h.visits)} = excluded.${bare(h.visits)}`);
 
+const DAILY_PAGE = prepare(sql`
+  select ${d.key}, ${d.day}, ${d.visits}, ${d.visitors}, ${d.bots} from ${d} where (${d.key}, ${d.day}) > (${p("key")}, ${p("day")})
+  order by ${d.key}, ${d.day} limit ${p("limit")}`);
+const PUT_DAY = prepare(sql`
+  insert into ${d} (${bare(d.key)}, ${bare(d.day)}, ${bare(d.visits)}, ${bare(d.visitors)}, ${bare(d.bots)})
+  values (${p("key")}, ${p("day")}, ${p("visits")}, ${p("visitors")}, ${p("bots")})
+  on conflict (${bare(d.key)}, ${bare(d.day)}) do update set ${bare(d.visits)} = excluded.${bare(d.visits)},
+    ${bare(d.visitors)} = excluded.${bare(d.visitors)}, ${bare(d.bots)} = excluded.${bare(d.bots)}`);
+
 /** Opens `dir`; as a source it must already hold a database (a copy never creates one to read from). */
 export async function openSqliteCopyEndpoint(dir: string, role: "source" | "target"): Promise<SqliteCopyEndpoint> {
   const path = join(resolve(dir), DATABASE_FILE);
@@ -47,6 +56,12 @@ export async function openSqliteCopyEndpoint(dir: string, role: "source" | "targ
       return rows.map((r) => ({ key: String(r.key), minute: Number(r.minute), visits: Number(r.visits) }));
     },
 
+    async daily(after, limit) {
+      // The server's row has key "": a start before it is ("", "") with any day greater, so "" and day "" stand for "from the start".
+      const rows = db.all(DAILY_PAGE, { key: after?.key ?? "", day: after?.day ?? "", limit });
+      return rows.map((r) => ({ key: String(r.key), day: String(r.day), visits: Number(r.visits), visitors: Number(r.visitors), bots: Number(r.bots) }));
+    },
+
     async settings() {
       return db.all(sql`select ${s.name}, ${s.value} from ${s} order by ${s.name}`).map((r) => ({ name: String(r.name), value: String(r.value) }));
     },
@@ -64,6 +79,12 @@ export async function openSqliteCopyEndpoint(dir: string, role: "source" | "targ
     async putHistory(rows) {
       db.transaction(() => {
         for (const r of rows) db.run(PUT_MINUTE, { key: r.key, minute: r.minute, visits: r.visits });
+      });
+    },
+
+    async putDaily(rows) {
+      db.transaction(() => {
+        for (const r of rows) db.run(PUT_DAY, { ...r });
       });
     },
 

@@ -43,10 +43,20 @@ export const migrations: readonly MigrationMeta[] = [
   },
   {
     "sql": [
+      "CREATE TABLE `daily` (\n\t`key` text NOT NULL,\n\t`day` text NOT NULL,\n\t`visits` integer NOT NULL,\n\t`visitors` integer NOT NULL,\n\t`bots` integer NOT NULL,\n\tPRIMARY KEY(`key`, `day`)\n);\n",
+      "\n-- Hand-edited: WITHOUT ROWID (drizzle-kit cannot express it): the primary key is the table, not a second copy of it.\nCREATE TABLE `visitor_hashes` (\n\t`key` text NOT NULL,\n\t`day` text NOT NULL,\n\t`hash` text NOT NULL,\n\tPRIMARY KEY(`key`, `day`, `hash`)\n) WITHOUT ROWID;\n",
+      "\nCREATE TABLE `visitor_salts` (\n\t`day` text PRIMARY KEY NOT NULL,\n\t`salt` text NOT NULL\n);\n"
+    ],
+    "bps": true,
+    "folderMillis": 1796283130423,
+    "hash": "7ad1cdcb540e2e8ea17605b5f7b2248192c84081f108d6fb1d9e5e2f8e9586f1"
+  },
+  {
+    "sql": [
       "CREATE INDEX `visits_per_minute_minute` ON `visits_per_minute` (`minute`);"
     ],
     "bps": true,
-    "folderMillis": 1796283154860,
+    "folderMillis": 1796287024211,
     "hash": "d9f7b6db518e4356090344b6e5d084f930c920c0cb2bc3f1b6458822800587c0"
   }
 ];

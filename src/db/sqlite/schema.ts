@@ -85,3 +85,36 @@ export const webhookState = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.ruleId, t.key] })],
 );
+
+// Visitors (issue 13, core/visitors.ts): the same tables as PostgreSQL's.
+// `day` is the UTC day as YYYY-MM-DD; key "" holds the server's numbers.
+
+/** Per key and per UTC day: visits, distinct visitors, filtered bots. */
+export const daily = sqliteTable(
+  "daily",
+  {
+    key: text("key").notNull(),
+    day: text("day").notNull(),
+    visits: integer("visits").notNull(),
+    visitors: integer("visitors").notNull(),
+    bots: integer("bots").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.day] })],
+);
+
+/** The current day's visitor hashes (64 bits, hex); deleted with secure_delete by the roll-up. */
+export const visitorHashes = sqliteTable(
+  "visitor_hashes",
+  {
+    key: text("key").notNull(),
+    day: text("day").notNull(),
+    hash: text("hash").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.day, t.hash] })],
+);
+
+/** Each day's salt, deleted by the roll-up. */
+export const visitorSalts = sqliteTable("visitor_salts", {
+  day: text("day").primaryKey(),
+  salt: text("salt").notNull(),
+});

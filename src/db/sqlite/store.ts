@@ -4,6 +4,7 @@ import type { SqlStore } from "../store.ts";
 import { prepare, type SqliteExecutor } from "./executor.ts";
 import { sqliteMaintenance } from "./maintenance.ts";
 import { bare } from "./names.ts";
+import { sqliteDayStore, type SqliteDayStore } from "./day-store.ts";
 import { nextDue, sqliteOutbox } from "./outbox.ts";
 import { counters as c, settings, visitsPerMinute as h, webhookOutbox as o } from "./schema.ts";
 
@@ -49,6 +50,7 @@ const SUM_CHUNK_BOUNDED = chunkOf(true);
 const SUM_CHUNK_OPEN = chunkOf(false);
 
 export interface SqliteStore extends SqlStore {
+  readonly day: SqliteDayStore;
   /** When the next pending webhook event can be claimed (epoch ms), or null when none is pending (a Durable Object's alarm). */
   nextDue(): number | null;
 }
@@ -100,6 +102,30 @@ export function createSqliteStore(db: SqliteExecutor, opts: SqliteStoreOptions):
     return fired;
   }
 
+  /** Adds visits in one transaction (with `inside`'s writes, the day's), durable before it resolves. */
+  const day = sqliteDayStore(db, async (counts, inside) => {
+    const out = new Map<string, number>();
+    const now = Date.now();
+    const minute = now - (now % MINUTE_MS);
+    const fired = db.transaction(() => {
+      let events = 0;
+      for (const key of [...counts.keys()].sort()) {
+        const n = counts.get(key)!;
+        const row = db.all(ADD_TO_TOTAL, { key, n, now })[0];
+        db.run(ADD_TO_MINUTE, { key, minute, n });
+        const total = Number(row?.total);
+        out.set(key, total);
+        if (milestoneRules.length > 0) events += writeMilestones(key, total - n, total, now);
+      }
+      inside?.(out);
+      return events;
+    });
+    // A Durable Object's delivery alarm is set before the commit is made durable, so both persist or neither.
+    if (fired > 0) opts.onFired?.();
+    await db.durable();
+    return out;
+  });
+
   return {
     outbox: sqliteOutbox(db, { onFired: opts.onFired }),
     ...sqliteMaintenance(db),
@@ -113,27 +139,11 @@ export function createSqliteStore(db: SqliteExecutor, opts: SqliteStoreOptions):
       milestoneRules = rules.filter(isMilestoneRule);
     },
 
+    day,
+
     async increment(counts) {
-      const out = new Map<string, number>();
-      if (counts.size === 0) return out;
-      const now = Date.now();
-      const minute = now - (now % MINUTE_MS);
-      const fired = db.transaction(() => {
-        let events = 0;
-        for (const key of [...counts.keys()].sort()) {
-          const n = counts.get(key)!;
-          const row = db.all(ADD_TO_TOTAL, { key, n, now })[0];
-          db.run(ADD_TO_MINUTE, { key, minute, n });
-          const total = Number(row?.total);
-          out.set(key, total);
-          if (milestoneRules.length > 0) events += writeMilestones(key, total - n, total, now);
-        }
-        return events;
-      });
-      // A Durable Object's delivery alarm is set before the commit is made durable, so both persist or neither.
-      if (fired > 0) opts.onFired?.();
-      await db.durable();
-      return out;
+      if (counts.size === 0) return new Map<string, number>();
+      return day.increment(counts);
     },
 
     async totals(keys) {
