@@ -2,6 +2,7 @@ import type * as CF from "@cloudflare/workers-types/index.ts";
 import { Broadcaster } from "../core/broadcaster.ts";
 import { HeadcountError } from "../core/errors.ts";
 import type { Logger } from "../core/ports.ts";
+import type { DayBatch } from "../core/visitors.ts";
 import { systemClock } from "./clock.ts";
 
 // A room's reports to the index object (cloudflare-index.ts): its key's total
@@ -113,6 +114,15 @@ export class IndexReporter {
     this.#log = log;
     this.#numbers = numbers;
     this.#timer = new Broadcaster(REPORT_INTERVAL_MS, systemClock, () => void this.#send());
+  }
+
+  /** A commit of this object's key: its visits, bots and server-wide hashes go to the server's day. */
+  addCommit(counts: ReadonlyMap<string, number>, batch: DayBatch): void {
+    let visits = 0;
+    for (const n of counts.values()) visits += n;
+    let bots = 0;
+    for (const n of batch.bots.values()) bots += n;
+    this.addDay(batch.day, visits, bots, batch.server);
   }
 
   /** A commit's share of the server's day, sent with the next report. */

@@ -18,7 +18,7 @@ import { createLogger } from "../core/logger.ts";
 import type { Logger, Peer } from "../core/ports.ts";
 import { CloseCode, PONG } from "../core/protocol.ts";
 import { Room, type RoomHost, type Session } from "../core/room.ts";
-import { utcDay, type DayBatch, type Who } from "../core/visitors.ts";
+import { utcDay, type Who } from "../core/visitors.ts";
 import { SocketCaps } from "../core/socket-caps.ts";
 import { EventStreams } from "../routes/event-stream.ts";
 import { systemClock } from "./clock.ts";
@@ -26,6 +26,7 @@ import { varsOf, type WorkerEnv } from "./cloudflare-env.ts";
 import { DurablePeer, PING_FRAME, SEQ_BLOCK, type SocketState } from "./cloudflare-peer.ts";
 import { daySalt, IndexReporter, KeyRegistration } from "./cloudflare-report.ts";
 import { pruneOwnHistory } from "./cloudflare-retention.ts";
+import { answerRoomApi, type RoomApiDeps } from "./cloudflare-room-api.ts";
 import { whoOf } from "./cloudflare-who.ts";
 import { deliverWebhooks, rollUpDays, hasStorage, openRoomResources, type RoomResources } from "./cloudflare-room-store.ts";
 
@@ -52,6 +53,7 @@ export class CounterRoom {
   #signer: RoomResources["signer"] | null = null;
   readonly #registration: KeyRegistration;
   #room: Room | null = null;
+  readonly #api: RoomApiDeps;
   #seqCeiling: number;
   /** Counts wake-ups, so an alarm run knows whether an event was written while it ran. */
   #wakes = 0;
@@ -71,6 +73,7 @@ export class CounterRoom {
       // Today's visitors and bots as the room knows them (the index keeps the highest it hears per day).
       return room && this.#registration.reporting ? { key: room.key, total: room.totalKnown ? room.total : null, online: room.online, today: { day: utcDay(Date.now()), visitors: room.visitors, bots: room.botsToday } } : null;
     });
+    this.#api = { open: () => this.#open(), room: (k) => this.#roomFor(k), ready: (k) => this.#ready(k), registration: this.#registration, reporter: this.#reporter };
     // Idle pings are answered by the runtime itself and never wake the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG));
     this.#seqCeiling = Number(ctx.storage.kv.get<number>("seq_ceiling") ?? 0);
@@ -90,15 +93,8 @@ export class CounterRoom {
   }
 
   #open(): Promise<RoomResources> {
-    const serverDay = (counts: ReadonlyMap<string, number>, b: DayBatch) => {
-      let bots = 0;
-      for (const n of b.bots.values()) bots += n;
-      let visits = 0;
-      for (const n of counts.values()) visits += n;
-      this.#reporter.addDay(b.day, visits, bots, b.server);
-    };
     this.#resources ??= openRoomResources(this.#ctx.storage, this.#env.HYPERDRIVE, this.#config, this.#log, () => this.#wake(), (day) =>
-      daySalt(this.#env.INDEX, day), serverDay,
+      daySalt(this.#env.INDEX, day), (counts, batch) => this.#reporter.addCommit(counts, batch),
     ).catch((err: unknown) => {
       this.#resources = null;
       this.#log.warn("store unavailable", { err });
@@ -156,29 +152,9 @@ export class CounterRoom {
         case "/sse":
           return await this.#acceptStream(key(), url.searchParams.get("resume"), address(), whoOf(url, request), request.signal);
         case "/count":
-          if (request.method !== "POST") break;
-          return Response.json(await this.#count(key(), whoOf(url, request)));
-        case "/daily":
-          return Response.json(await (await this.#open()).store.day.daily(key(), url.searchParams.get("from") ?? ""));
-        case "/snapshot":
-          return Response.json(await this.#roomFor(key()).snapshot());
-        case "/history":
-          return Response.json(await (await this.#open()).store.history(key(), Number(url.searchParams.get("minutes") ?? 180)));
-        case "/set":
-          if (request.method !== "POST") break;
-          await this.#setTotal(key(), Number(url.searchParams.get("total")));
-          return Response.json({ ok: true });
-        case "/delete": // admin: rows gone, watchers see 0, the index forgets the key (its place under MAX_KEYS is free)
-          if (request.method !== "POST") break;
-          await (await this.#open()).store.deleteKey(key());
-          this.#roomFor(key()).reset(0);
-          await this.#registration.forget(key());
-          return Response.json({ ok: true });
-        case "/ping":
-          await (await this.#open()).store.ping();
-          return Response.json({ status: "ready" });
+          if (request.method === "POST") return Response.json(await this.#count(key(), whoOf(url, request)));
       }
-      return Response.json({ error: "not_found" }, { status: 404 });
+      return (await answerRoomApi(url, request.method, key, this.#api)) ?? Response.json({ error: "not_found" }, { status: 404 });
     } catch (err) {
       if (err instanceof HeadcountError) return Response.json({ error: err.code, message: err.message }, { status: err.status });
       const message = err instanceof Error ? err.message : String(err);
@@ -243,14 +219,6 @@ export class CounterRoom {
     if (committed.today) room.observeToday(committed.today);
     room.observeTotal(committed.total);
     return { total: committed.total };
-  }
-
-  async #setTotal(key: string, total: number): Promise<void> {
-    if (!Number.isSafeInteger(total) || total < 0) throw new HeadcountError(400, "bad_request", "total must be a whole number of 0 or more");
-    await this.#ready(key);
-    await (await this.#open()).store.setTotal(key, total);
-    this.#roomFor(key).reset(total);
-    this.#reporter.touch(true);
   }
 
   webSocketMessage(ws: CF.WebSocket, message: string | ArrayBuffer): void {
