@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { sql } from "drizzle-orm/sql/sql";
-import postgres from "postgres";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { copyStore } from "../src/db/copy.ts";
 import { openSqliteCopyEndpoint } from "../src/db/sqlite/copy.ts";
 import { DATABASE_FILE, openSqliteFile } from "../src/db/sqlite/file.ts";
-import { postgresAvailable, TEST_DATABASE_URL } from "./helpers/env.ts";
+import { postgresAvailable } from "./helpers/env.ts";
+import { privateDatabase } from "./helpers/private-database.ts";
 
 // `npm run db:copy` as a real process: SQLite → PostgreSQL → SQLite with
 // exact totals, times, history and settings; refusals; bad arguments.
@@ -157,17 +157,7 @@ describe("copying between data directories", () => {
 
 describe.skipIf(!pgUp)("copying through PostgreSQL", () => {
   // A database of its own: the shared test database has other suites' counters.
-  const name = `headcount_copy_${process.pid}_${Date.now().toString(36)}`;
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
-  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-  beforeAll(async () => {
-    await admin.unsafe(`create database ${name}`);
-  });
-  afterAll(async () => {
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end({ timeout: 5 });
-  });
+  const url = privateDatabase("headcount_copy");
 
   it("SQLite → PostgreSQL → SQLite keeps totals, times, history and settings exactly; a second copy needs --force", async () => {
     const from = await seeded(25);

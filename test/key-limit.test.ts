@@ -1,7 +1,7 @@
-import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { BROWSER_UA, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { BROWSER_UA, uniqueKey } from "./helpers/env.ts";
+import { privateDatabase } from "./helpers/private-database.ts";
 import { sseUrl, StreamRefused, TestStream } from "./helpers/sse.ts";
 import { freshDataDir, startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 import { pgUp } from "./helpers/store-env.ts";
@@ -123,16 +123,6 @@ for (const runtime of ["node", "bun", "deno", "worker"] as RuntimeName[]) keyLim
 
 describe.skipIf(!pgUp)("on PostgreSQL", () => {
   // A database of its own: the shared test database holds other suites' keys.
-  const name = `headcount_keys_${process.pid}_${Date.now().toString(36)}`;
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
-  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-  beforeAll(async () => {
-    await admin.unsafe(`create database ${name}`);
-  });
-  afterAll(async () => {
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end({ timeout: 5 });
-  });
+  const url = privateDatabase("headcount_keys");
   keyLimitSuite("node", "postgres", () => url.href);
 });

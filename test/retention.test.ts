@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import postgres from "postgres";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { DATABASE_FILE, openSqliteFile } from "../src/db/sqlite/file.ts";
-import { TEST_DATABASE_URL } from "./helpers/env.ts";
+import { privateDatabase } from "./helpers/private-database.ts";
 import { freshDataDir, startServer, type RunningServer, type RuntimeName } from "./helpers/server.ts";
 import { pgUp } from "./helpers/store-env.ts";
 
@@ -53,17 +53,10 @@ for (const runtime of ["node", "bun", "deno"] as RuntimeName[]) {
 }
 
 describe.skipIf(!pgUp)("on PostgreSQL", () => {
-  const name = `headcount_retention_${process.pid}_${Date.now().toString(36)}`;
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
-  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
-  beforeAll(async () => {
-    await admin.unsafe(`create database ${name}`);
-  });
+  const url = privateDatabase("headcount_retention");
+  // Registered after the database's hooks, so it runs before the drop.
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end({ timeout: 5 });
   });
 
   it("node: history older than HISTORY_RETENTION_DAYS=30 is pruned at start; recent history stays", async () => {
