@@ -11,7 +11,8 @@ import { openPostgres } from "../src/db/postgres.ts";
 import { openSqliteFile } from "../src/db/sqlite/file.ts";
 import type { SqlStore } from "../src/db/store.ts";
 import { systemClock } from "../src/runtime/clock.ts";
-import { BROWSER_UA, postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
+import { BROWSER_UA, postgresAvailable, uniqueKey } from "./helpers/env.ts";
+import { privateDatabase } from "./helpers/private-database.ts";
 
 // Visitors per day on both stores (issue 13): hashes counted once per key and
 // day in the statement that adds the visits, bots apart, exact for hundreds of
@@ -21,11 +22,16 @@ const pgUp = await postgresAvailable();
 const dir = mkdtempSync(join(tmpdir(), "headcount-visitors-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+// A PostgreSQL database of this file's own: the days here are long past, and
+// every server another suite starts on the shared database prunes daily rows
+// past HISTORY_RETENTION_DAYS (and rolls up past days' hashes) at start.
+const pgUrl = pgUp ? privateDatabase("headcount_visitors") : undefined;
+
 const drivers: Array<[string, () => Promise<SqlStore>, boolean]> = [
   ["sqlite", () => openSqliteFile(dir), true],
   [
     "postgres",
-    () => openPostgres(TEST_DATABASE_URL, { poolMax: 4, idleTimeoutS: 5, maxLifetimeS: 60, connectTimeoutS: 5, acquireTimeoutMs: 5000 }, silent, systemClock),
+    () => openPostgres(pgUrl!.href, { poolMax: 4, idleTimeoutS: 5, maxLifetimeS: 60, connectTimeoutS: 5, acquireTimeoutMs: 5000 }, silent, systemClock),
     pgUp,
   ],
 ];
