@@ -132,6 +132,8 @@ export function serverEnv(databaseUrl: string, extra: Record<string, string> = {
     MAX_SOCKETS: "19500",
     // Every client comes from 127.0.0.1; an event stream stays an HTTP connection, which Node's server caps per address.
     MAX_CONNECTIONS_PER_IP: "1000000",
+    // The bench database keeps every run's keys (fresh ones per run).
+    MAX_KEYS: "100000000",
     ...extra,
   };
 }

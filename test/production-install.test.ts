@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IN_CI, postgresAvailable, TEST_DATABASE_URL, uniqueKey } from "./helpers/env.ts";
 import { BIN, launch, ROOT, type Launched } from "./helpers/launch.ts";
+import { LIFTED_LIMITS } from "./helpers/server.ts";
 import { TestSocket } from "./helpers/ws.ts";
 
 // A production install, as README "Production install" tells an operator to
@@ -148,7 +149,8 @@ describe.skipIf(!online)(`npm ci --omit=dev && npm start, on the Node at ${NODE}
 
   it("and on PostgreSQL", async () => {
     if (!(await postgresAvailable())) return;
-    const server = await startNpm({ DATABASE_URL: TEST_DATABASE_URL });
+    // The shared test database holds every run's keys: past the default MAX_KEYS a new key would be refused.
+    const server = await startNpm({ DATABASE_URL: TEST_DATABASE_URL, MAX_KEYS: LIFTED_LIMITS.MAX_KEYS! });
     expect(server.listening).toMatchObject({ store: "postgres" });
     await visit(server);
   });
